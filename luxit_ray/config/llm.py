@@ -1,0 +1,114 @@
+"""Config sections for the LLM stages: endpoints, generation, judging."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from luxit_ray.config.base import StrictModel
+
+
+class SamplingConfig(StrictModel):
+    """Sampling parameters sent with every request (null = the endpoint's default)."""
+
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0, description="Sampling temperature.")
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+    max_tokens: int | None = Field(
+        default=None, gt=0,
+        description="Output token budget (reasoning models need room: a cut-off answer is a row error).",
+    )
+    seed: int | None = Field(default=None, description="Sampling seed, where the endpoint honours one.")
+    extra_body: dict = Field(
+        default_factory=dict, description="Extra JSON fields sent as-is (e.g. vLLM's top_k, chat_template_kwargs)."
+    )
+
+
+class EndpointConfig(StrictModel):
+    """One OpenAI-compatible chat-completions endpoint (hosted API or self-hosted vLLM)."""
+
+    base_url: str = Field(description="Base URL up to /v1, e.g. https://api.deepseek.com/v1 or http://127.0.0.1:8000/v1.")
+    model: str = Field(description="Model name sent in requests, e.g. deepseek-reasoner, gpt-5-mini.")
+    api_key_env: str | None = Field(
+        default=None,
+        description="NAME of the environment variable holding the API key (never the key itself); null for none.",
+    )
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig, description="Default sampling parameters.")
+    structured_output: Literal["json_schema", "json_object", "none"] = Field(
+        default="json_schema",
+        description="json_schema where the endpoint supports it (vLLM, OpenAI); json_object for plain JSON mode; none otherwise.",
+    )
+    max_in_flight: int = Field(default=256, ge=1, description="Requests in flight per actor of a stage.")
+    requests_per_minute: int | None = Field(default=None, gt=0, description="Endpoint limit shared by all actors (null: none).")
+    tokens_per_minute: int | None = Field(default=None, gt=0, description="Endpoint token limit shared by all actors (null: none).")
+    timeout_s: float = Field(default=600.0, gt=0, description="Per-request timeout in seconds.")
+    max_retries: int = Field(default=8, ge=0, description="Retries of one request on 429/408/5xx/timeouts.")
+    backoff_base_s: float = Field(default=1.0, gt=0, description="First backoff delay; doubles per retry, with full jitter.")
+    backoff_max_s: float = Field(default=60.0, gt=0, description="Cap on one backoff delay.")
+    price_input_per_mtok: float = Field(default=0.0, ge=0, description="Price per million input tokens (USD).")
+    price_output_per_mtok: float = Field(default=0.0, ge=0, description="Price per million output tokens (USD), reasoning included.")
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _looks_like_a_name(cls, v: str | None) -> str | None:
+        # A key pasted here by mistake must never be echoed back, so the message does not include it.
+        if v is not None and (not v.replace("_", "").isalnum() or v[0].isdigit()):
+            raise ValueError("must be the NAME of an environment variable (letters, digits, _), not a key")
+        return v
+
+
+class CacheConfig(StrictModel):
+    """The durable request cache that makes reruns free for finished calls."""
+
+    enabled: bool = Field(default=True, description="Record every completed response and reuse it on reruns.")
+    uri: str | None = Field(
+        default=None,
+        description="Local path or pyarrow filesystem URI (s3://...); default: <output_dir>/.cache/llm.",
+    )
+
+
+class GenerateConfig(StrictModel):
+    """The generation stage: seed article -> instruction/response pairs."""
+
+    endpoint: str = Field(description="Name of an entry under `endpoints`.")
+    prompt: str = Field(default="generate", description="Template name under prompts/ (without .jinja).")
+    language: str = Field(default="Luxembourgish", description="Target language named in the prompt.")
+    pairs_per_seed: int = Field(default=3, ge=1, le=20, description="Pairs requested per seed article (paper: 3).")
+    max_source_chars: int = Field(default=12000, gt=0, description="Longer seed texts are cut at a paragraph boundary.")
+    sampling: SamplingConfig | None = Field(default=None, description="Overrides the endpoint's sampling parameters.")
+    concurrency: int = Field(default=1, ge=1, description="Actors of the stage.")
+    batch_size: int = Field(default=64, ge=1, description="Rows per map_batches call.")
+    num_cpus: float = Field(default=0.25, gt=0, description="CPUs reserved per actor (I/O bound: a fraction).")
+    max_error_rate: float = Field(default=0.1, ge=0, le=1, description="The run fails when more seeds than this share error.")
+
+
+class JudgeSpec(StrictModel):
+    """One judge of the ensemble."""
+
+    name: str = Field(description="Judge name used in the judgements column.")
+    endpoint: str = Field(description="Name of an entry under `endpoints`.")
+    prompt: str = Field(default="judge", description="Template name under prompts/.")
+    sampling: SamplingConfig | None = Field(default=None, description="Overrides the endpoint's sampling parameters.")
+
+
+class JudgeConfig(StrictModel):
+    """The judging stage: every pair scored 1-3 on four criteria by one or more judges."""
+
+    judges: list[JudgeSpec] = Field(min_length=1, description="Judges; several form an ensemble.")
+    aggregate: Literal["majority", "mean", "min"] = Field(
+        default="majority",
+        description="How judges' scores combine per criterion (majority: ties go to the lower score).",
+    )
+    min_score: float = Field(default=2, ge=1, le=3, description="Keep a pair when every aggregate criterion score is >= this.")
+    language: str = Field(default="Luxembourgish", description="Language named in the judge prompt.")
+    concurrency: int = Field(default=1, ge=1, description="Actors of the stage.")
+    batch_size: int = Field(default=64, ge=1, description="Rows per map_batches call.")
+    num_cpus: float = Field(default=0.25, gt=0, description="CPUs reserved per actor.")
+    max_error_rate: float = Field(default=0.1, ge=0, le=1, description="The run fails when more pairs than this share error.")
+
+    @model_validator(mode="after")
+    def _unique(self) -> JudgeConfig:
+        names = [j.name for j in self.judges]
+        if len(names) != len(set(names)):
+            raise ValueError(f"judge names must be unique (got {names})")
+        return self
