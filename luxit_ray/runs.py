@@ -78,6 +78,36 @@ class RunDir:
         )
         return run
 
+    @classmethod
+    def for_step(cls, cfg: JobConfig, needs: str) -> RunDir:
+        """The run a later step works in: run.run_id if set, else the newest run of this job
+        name whose ``needs`` step has finished. Sets cfg.run.run_id accordingly.
+
+        Raises:
+            LuxitError: no such run exists yet.
+        """
+        from luxit_ray.errors import LuxitError
+
+        root = Path(cfg.run.output_dir)
+        if cfg.run.run_id:
+            run = cls(root / cfg.run.run_id)
+        else:
+            prefix = cfg.run.resolved_run_id().rsplit("-", 2)[0] + "-"
+            done = sorted(
+                (p for p in root.glob(prefix + "*") if (p / needs / MARKER).is_file()),
+                key=lambda p: p.stat().st_mtime,
+            )
+            if not done:
+                raise LuxitError(
+                    f"no run of job {cfg.run.name!r} under {root} has finished {needs!r}; "
+                    f"run the earlier step first or set run.run_id=..."
+                )
+            run = cls(done[-1])
+            cfg.run.run_id = run.path.name
+        if not run.is_done(needs):
+            raise LuxitError(f"run {run.path} has not finished {needs!r} yet")
+        return run
+
     def sub(self, name: str) -> Path:
         """Path of a step's sub-folder (not created)."""
         return self.path / name

@@ -25,6 +25,10 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
 
+# A value under a key with one of these words is never echoed back: it may be a pasted secret.
+_SECRET_WORDS = ("key", "secret", "token", "password")
+
+
 def format_validation_error(exc: ValidationError) -> list[str]:
     """One line per problem: ``dotted.key.path: message (got <value>)``."""
     problems = []
@@ -34,7 +38,12 @@ def format_validation_error(exc: ValidationError) -> list[str]:
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         got = err.get("input")
-        if err["type"] not in ("missing", "extra_forbidden") and not isinstance(got, (dict, list)):
+        secretish = any(w in path.lower() for w in _SECRET_WORDS)
+        if (
+            err["type"] not in ("missing", "extra_forbidden")
+            and not isinstance(got, (dict, list))
+            and not secretish
+        ):
             msg = f"{msg} (got {got!r})"
         problems.append(f"{path}: {msg}")
     return problems

@@ -1,0 +1,37 @@
+"""Shared fixtures: a real local Ray for integration tests, paths to the bundled test data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Nothing may reach a model hub at test time.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """tests/data: the sample corpus and other fixtures written for this project."""
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A real embedded Ray shared by the whole session (4 logical CPUs on a 2-core machine so
+    fractional-CPU actor pools and a read task fit together)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    yield ray
+    # Left running until the interpreter exits: restarting Ray per module costs ~10 s each.
