@@ -19,6 +19,10 @@ class ConfigError(LuxitError):
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"{source}: {len(self.problems)} problem(s)\n{lines}")
 
+    def __reduce__(self):
+        # Ray pickles exceptions raised in tasks; rebuild from our fields, not from str(self).
+        return (type(self), (self.problems, self.source))
+
 
 class InputError(LuxitError):
     """Bad input data: names the file and the position (line, byte offset, row, field)."""
@@ -29,6 +33,9 @@ class InputError(LuxitError):
         self.reason = reason
         loc = f"{path}:{where}" if where else path
         super().__init__(f"{loc}: {reason}")
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.where, self.reason))
 
 
 class AuthError(LuxitError):
