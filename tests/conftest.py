@@ -31,7 +31,10 @@ def ray_local():
 
     if not ray.is_initialized():
         ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    from ray.data.context import ShuffleStrategy
+
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
+    ctx.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED  # as runs.init_ray does
     yield ray
     # Left running until the interpreter exits: restarting Ray per module costs ~10 s each.

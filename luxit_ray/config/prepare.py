@@ -150,6 +150,10 @@ class NonProseConfig(StrictModel):
     max_digit_share: float = Field(
         default=0.2, ge=0.0, le=1.0, description="Drop when digits make up more than this share of non-space characters."
     )
+    max_time_line_share: float = Field(
+        default=0.3, ge=0.0, le=1.0,
+        description="Drop when more than this share of lines start with a clock time (14:05, 14h05): a live ticker.",
+    )
     min_lines: int = Field(default=6, ge=1, description="Line-structure rules need at least this many lines.")
     source_types: list[str] = Field(default=["news", "text"], description="Source types checked.")
 

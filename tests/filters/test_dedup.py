@@ -1,0 +1,132 @@
+"""Exact and near duplicates: signatures and resolution directly, then dedup on a real local Ray."""
+
+from __future__ import annotations
+
+import random
+
+import pyarrow as pa
+import pytest
+
+from luxit_ray.config.prepare import DedupConfig
+from luxit_ray.errors import InputError
+from luxit_ray.filters import count_drops, dedup, find_duplicates
+from luxit_ray.filters.dedup import compute_signatures, lsh_params, normalise_text, shingle_hashes
+from luxit_ray.schema import REJECT_SCHEMA
+from tests.filters.texts import DE_POOL, FR_POOL, LB_POOL, LB_TRAIN, doc
+
+# LB_TRAIN with one word changed: a near duplicate.
+LB_TRAIN_EDIT = LB_TRAIN.replace("Mëttwoch", "Donneschdeg")
+
+EXPECTED = {
+    "rtl:000": "bad: quarantined",  # rejected before dedup: neither kept nor compared
+    "rtl:001": None,
+    "rtl:002": None,
+    "rtl:003": "duplicate: exact of rtl:001",
+    "rtl:004": None,
+    "rtl:005": None,
+    "rtl:010": "near_duplicate: ~0.91 of rtl:002",
+    "wort:001": "duplicate: exact of rtl:001",
+}
+
+
+def _rows() -> list[dict]:
+    return [
+        doc("rtl:003", LB_POOL),
+        doc("rtl:010", LB_TRAIN_EDIT),
+        doc("wort:001", LB_POOL.upper().replace(" ", "  \n"), source="wort"),
+        doc("rtl:004", DE_POOL),
+        doc("rtl:002", LB_TRAIN),
+        doc("rtl:005", FR_POOL),
+        doc("rtl:001", "  " + LB_POOL + "\n"),
+        doc("rtl:000", LB_POOL, drop_filter="quarantine", drop_reason="bad: quarantined"),
+    ]
+
+
+def _cfg(**kw) -> DedupConfig:
+    return DedupConfig(**kw)
+
+
+def test_normalisation_and_shingles():
+    assert normalise_text("  Ｄ'Stad\n\tLËTZEBUERG  ") == "d'stad lëtzebuerg"
+    assert shingle_hashes("a b c", 5).size == 1
+    assert shingle_hashes("a b c d", 2).size == 3
+    assert shingle_hashes("a b a b a b", 2).size == 2  # "a b" and "b a" differ
+    assert set(shingle_hashes("a b c d", 2)) & set(shingle_hashes("d c b a", 2)) == set()
+    assert shingle_hashes("-- !", 5).size == 0
+    assert lsh_params(0.8, 128) == (14, 9)
+
+
+def test_signatures_skip_rejected_rows():
+    batch = pa.Table.from_pylist(_rows(), schema=REJECT_SCHEMA)
+    sig = compute_signatures(batch, num_perm=64, shingle_words=5)
+    assert sig.num_rows == 7
+    assert "rtl:000" not in sig.column("doc_id").to_pylist()
+    assert sig.schema.field("signature").type == pa.binary(256)
+    off = compute_signatures(batch, num_perm=64, shingle_words=5, near=False)
+    assert off.column("signature").null_count == 7
+
+
+def test_find_duplicates_keeps_smallest_doc_id_in_any_order():
+    rows = _rows()
+    cfg = _cfg()
+    expected = {k: v for k, v in EXPECTED.items() if v and not v.startswith("bad")}
+    for seed in range(3):
+        random.Random(seed).shuffle(rows)
+        batches = [pa.Table.from_pylist(rows[i : i + 3], schema=REJECT_SCHEMA) for i in range(0, 8, 3)]
+        sigs = pa.concat_tables(compute_signatures(b, cfg.num_perm, cfg.shingle_words) for b in batches)
+        assert find_duplicates(sigs, cfg) == expected
+
+
+def test_find_duplicates_exact_only_near_only_and_threshold():
+    sigs = compute_signatures(pa.Table.from_pylist(_rows(), schema=REJECT_SCHEMA), 128, 5)
+    exact_only = find_duplicates(sigs, _cfg(near=False))
+    assert exact_only == {"rtl:003": "duplicate: exact of rtl:001", "wort:001": "duplicate: exact of rtl:001"}
+    near_only = find_duplicates(sigs, _cfg(exact=False))
+    assert near_only == {
+        "rtl:003": "near_duplicate: ~1.00 of rtl:001",
+        "rtl:010": "near_duplicate: ~0.91 of rtl:002",
+        "wort:001": "near_duplicate: ~1.00 of rtl:001",
+    }
+    assert "rtl:010" not in find_duplicates(sigs, DedupConfig(threshold=0.95))
+
+
+def _edit(words: list[str], positions: range) -> list[str]:
+    return [f"{w}x" if i in positions else w for i, w in enumerate(words)]
+
+
+def test_near_duplicates_are_compared_with_kept_documents_only():
+    # B is close to A and to C, but C is not close to A: once B goes (as a copy of A), C stays.
+    a = (LB_POOL + " " + LB_TRAIN).split()
+    b = _edit(a, range(20, 200, 70))
+    c = _edit(b, range(50, 200, 70))
+    rows = [doc("n:a", " ".join(a)), doc("n:b", " ".join(b)), doc("n:c", " ".join(c))]
+    sigs = compute_signatures(pa.Table.from_pylist(rows, schema=REJECT_SCHEMA), 128, 5)
+    # Estimated similarities: a~b 0.86, b~c 0.82, a~c 0.70.
+    assert find_duplicates(sigs, DedupConfig(exact=False)) == {"n:b": "near_duplicate: ~0.86 of n:a"}
+    # Without a, b is kept and c goes as its copy.
+    assert find_duplicates(sigs.slice(1), DedupConfig(exact=False)) == {"n:c": "near_duplicate: ~0.82 of n:b"}
+
+
+def test_find_duplicates_rejects_repeated_doc_ids():
+    rows = [doc("rtl:1", LB_POOL), doc("rtl:1", DE_POOL)]
+    sigs = compute_signatures(pa.Table.from_pylist(rows, schema=REJECT_SCHEMA), 64, 5)
+    with pytest.raises(InputError, match="1 doc_id\\(s\\) occur more than once, e.g. 'rtl:1'"):
+        find_duplicates(sigs, _cfg())
+
+
+def test_dedup_on_ray_marks_duplicates_and_counts(ray_local):
+    ds = ray_local.data.from_arrow(pa.Table.from_pylist(_rows(), schema=REJECT_SCHEMA)).repartition(3)
+    out = dedup(ds, _cfg()).materialize()
+    rows = out.take_all()
+    assert len(rows) == 8
+    got = {r["doc_id"]: r["drop_reason"] for r in rows}
+    assert got == EXPECTED
+    filters = {r["doc_id"]: r["drop_filter"] for r in rows}
+    assert filters["rtl:003"] == filters["rtl:010"] == filters["wort:001"] == "dedup"
+    assert filters["rtl:000"] == "quarantine"
+    assert count_drops(out) == {
+        "dedup": {"rtl": 2, "wort": 1},
+        "kept": {"rtl": 4},
+        "quarantine": {"rtl": 1},
+    }
+    assert dedup(ds, DedupConfig(exact=False, near=False)) is ds
