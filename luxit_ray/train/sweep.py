@@ -1,0 +1,391 @@
+"""A sweep: every selected model trained as its own Ray Train ``TorchTrainer``, all at once.
+
+Each model gets a ``ScalingConfig`` from its recipe and ``RunConfig(name=<model>,
+storage_path=<run storage>)``. The fits are started together from driver threads (Ray Train V2
+runs each fit's controller as a zero-CPU actor), so the sweep lasts about as long as its slowest
+model when the cluster has room; when it has not, a model's worker group waits for its
+placement group (Ray Train retries the start) and the models queue. No Ray Tune is involved, so
+nothing holds resources while waiting (the Tune + Train deadlock of ray issue 54305 cannot
+happen): only training workers reserve CPUs/GPUs.
+
+Before anything starts, every model is checked on the driver (all problems reported at once):
+its folder exists, its tokenizer passes the template check, its LoRA target modules exist.
+
+Resuming: the storage of a run is ``<storage>/<model>/``; Ray Train restores each model's latest
+checkpoint from there, and a model whose ``result.json`` says done is not trained again. Rerun
+the same command (same ``run.run_id``) after a kill.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import copy
+import datetime as _dt
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from luxit_ray.config import JobConfig
+from luxit_ray.config.train import ModelRecipe, TrainConfig
+from luxit_ray.errors import ConfigError, LuxitError
+from luxit_ray.train import storage
+from luxit_ray.train.data import ChatData, load_chat_data
+from luxit_ray.train.loop import ADAPTER_DIR, FINAL_FILE
+from luxit_ray.train.templates import TemplateError, check_template, choose_pad_token
+
+log = logging.getLogger(__name__)
+
+RESULT_FILE = "result.json"
+RESULTS_JSON = "results.json"
+RESULTS_MD = "results.md"
+MERGED_DIR = "merged"
+
+COLUMNS = [
+    "model", "status", "steps", "train_loss", "eval_loss", "tokens_per_s", "time_s", "gpu_hours",
+    "resumed_from_step", "optimizer", "precision", "adapter",
+]
+
+CLI_COLUMNS = ["model", "status", "steps", "train_loss", "eval_loss", "tokens_per_s", "time_s", "gpu_hours",
+               "resumed_from_step"]
+
+
+@dataclass
+class PlannedModel:
+    """A recipe with its resolved local model folder."""
+
+    recipe: ModelRecipe
+    model_path: str
+
+
+def resolve_recipe_path(recipe: ModelRecipe, models_root: str | None) -> str:
+    """The local model folder of a recipe (``smollm2`` is converted from its wheel on first use).
+
+    Raises:
+        LuxitError: not a local model folder.
+    """
+    from luxit_ray.models import resolve_model_path
+
+    raw = recipe.path
+    if raw.lower().startswith("smollm2"):
+        return str(resolve_model_path(raw))
+    p = Path(raw).expanduser()
+    if not p.is_absolute() and models_root:
+        p = Path(models_root).expanduser() / p
+    return str(resolve_model_path(str(p)))
+
+
+def preflight(recipes: list[ModelRecipe], models_root: str | None) -> list[PlannedModel]:
+    """Check every model before any training starts; one LuxitError lists all problems.
+
+    Per model: the folder exists, the tokenizer (with the recipe's pad choice) passes
+    :func:`~luxit_ray.train.templates.check_template`, and every LoRA target module exists
+    (checked on an empty meta-device model, so no weights are read).
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    from luxit_ray.train.loop import missing_target_modules
+
+    problems: list[str] = []
+    planned: list[PlannedModel] = []
+    tokenizers: dict[str, Any] = {}
+    for r in recipes:
+        try:
+            path = resolve_recipe_path(r, models_root)
+        except LuxitError as exc:
+            problems.append(f"{r.name}: {exc}")
+            continue
+        try:
+            if path not in tokenizers:
+                tokenizers[path] = AutoTokenizer.from_pretrained(path)
+            tok = copy.deepcopy(tokenizers[path])
+            choose_pad_token(tok, r.family, r.pad_token)
+            check_template(tok, r.family, r.thinking, model=r.name)
+        except TemplateError as exc:
+            problems.extend(f"{r.name}: {p}" for p in exc.problems)
+            continue
+        except LuxitError as exc:
+            problems.append(f"{r.name}: {exc}")
+            continue
+        try:
+            config = AutoConfig.from_pretrained(path)
+            with torch.device("meta"):
+                skeleton = AutoModelForCausalLM.from_config(config)
+            missing = missing_target_modules(skeleton, r.lora.target_modules)
+            if missing:
+                problems.append(f"{r.name}: lora.target_modules {missing} match no module of {config.model_type}")
+        except (ValueError, OSError) as exc:
+            problems.append(f"{r.name}: cannot read the model config at {path}: {exc}")
+            continue
+        planned.append(PlannedModel(r, path))
+    if problems:
+        raise ConfigError(problems, source="train preflight")
+    return planned
+
+
+def _error_text(exc: BaseException) -> str:
+    """A compact reason for a failed fit (the worker's own error where Ray wraps it)."""
+    failures = getattr(exc, "worker_failures", None)
+    if isinstance(failures, dict) and failures:
+        first = next(iter(failures.values()))
+        cause = getattr(first, "cause", None) or first
+        text = f"{type(cause).__name__}: {cause}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    lines = [ln for ln in str(text).splitlines() if ln.strip()]
+    return " | ".join(lines[-3:])[:1000]
+
+
+def _read_checkpoint_json(checkpoint: Any, name: str) -> dict[str, Any] | None:
+    import json
+
+    fs, base = checkpoint.filesystem, checkpoint.path
+    try:
+        with fs.open_input_stream(f"{base.rstrip('/')}/{name}") as f:
+            return json.loads(f.read().decode("utf-8"))
+    except (FileNotFoundError, OSError):
+        return None
+
+
+def _row(name: str, status: str, metrics: dict[str, Any] | None, recipe: ModelRecipe, adapter: str | None,
+         error: str | None, wall_s: float) -> dict[str, Any]:
+    m = metrics or {}
+    elapsed = m.get("elapsed_s")
+    gpus = recipe.resources.num_workers * recipe.resources.gpus_per_worker if recipe.resources.use_gpu else 0.0
+    return {
+        "model": name,
+        "status": status,
+        "steps": m.get("step"),
+        "train_loss": m.get("train_loss"),
+        "eval_loss": m.get("eval_loss"),
+        "tokens_per_s": m.get("tokens_per_s"),
+        "time_s": elapsed,
+        "gpu_hours": (elapsed * gpus / 3600.0) if elapsed is not None else None,
+        "resumed_from_step": m.get("resumed_from_step"),
+        "optimizer": m.get("optimizer"),
+        "precision": m.get("precision"),
+        "adapter": adapter,
+        "error": error,
+        "wall_s": wall_s,
+        "family": recipe.family,
+        "thinking": recipe.thinking,
+        "effective_batch": recipe.batch_size,
+        "per_device_batch_size": recipe.per_device_batch_size,
+        "grad_accum": recipe.grad_accum,
+        "num_workers": recipe.resources.num_workers,
+        "final_loss": m.get("final_loss"),
+        "loss_history": m.get("loss_history"),
+        "tokens": m.get("tokens"),
+        "optimizer_reason": m.get("optimizer_reason"),
+        "data": m.get("data"),
+        "session_started_at": m.get("session_started_at"),
+        "finished_at": m.get("finished_at"),
+    }
+
+
+def fit_model(
+    planned: PlannedModel,
+    data_ref: Any,
+    storage_root: str,
+    tc: TrainConfig,
+    crash_at: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    """Train one model as a TorchTrainer (blocking) and return its results row (errors as data)."""
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    from luxit_ray.train.loop import train_loop_per_worker
+
+    r = planned.recipe
+    model_root = storage.join(storage_root, r.name)
+    res = r.resources
+    per_worker: dict[str, float] = {"CPU": res.cpus_per_worker, **res.custom_resources}
+    if res.use_gpu:
+        per_worker["GPU"] = res.gpus_per_worker
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={
+            "recipe": r.model_dump(mode="json"),
+            "model_path": planned.model_path,
+            "data_ref": data_ref,
+            "crash_at": crash_at,
+        },
+        scaling_config=ScalingConfig(
+            num_workers=res.num_workers,
+            use_gpu=res.use_gpu,
+            resources_per_worker=per_worker,
+            accelerator_type=res.accelerator_type,
+        ),
+        run_config=RunConfig(
+            name=r.name,
+            storage_path=storage_root,
+            failure_config=FailureConfig(max_failures=tc.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=r.keep_checkpoints + 1),
+        ),
+    )
+    t0 = time.time()
+    log.info("%s: starting (%d worker(s) x %s)", r.name, res.num_workers, per_worker)
+    try:
+        result = trainer.fit()
+    except Exception as exc:  # recorded on the row: one model's failure must not stop the sweep
+        log.error("%s: training failed: %s", r.name, _error_text(exc))
+        return _row(r.name, "failed", None, r, None, _error_text(exc), time.time() - t0)
+    ckpt = result.checkpoint
+    metrics = _read_checkpoint_json(ckpt, FINAL_FILE) if ckpt is not None else None
+    if metrics is None:
+        return _row(r.name, "failed", None, r, None, "the run ended without a final adapter", time.time() - t0)
+    adapter = storage.join(model_root, ADAPTER_DIR)
+    storage.copy_dir(storage.join(ckpt.path, ADAPTER_DIR), adapter, source_filesystem=ckpt.filesystem)
+    row = _row(r.name, "done", metrics, r, adapter, None, time.time() - t0)
+    if tc.merge_adapters:
+        from luxit_ray.train.merge import merge_adapter
+
+        merged = storage.join(model_root, MERGED_DIR)
+        merge_adapter(adapter, merged)
+        row["merged"] = merged
+    storage.write_json(storage.join(model_root, RESULT_FILE), row)
+    log.info("%s: done in %.0f s (loss %s -> eval %s)", r.name, row["wall_s"], row["train_loss"], row["eval_loss"])
+    return row
+
+
+def results_markdown(rows: list[dict[str, Any]], title: str) -> str:
+    """The results table as Markdown."""
+
+    def fmt(v: Any) -> str:
+        if v is None:
+            return ""
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return str(v)
+
+    lines = [f"# {title}", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        lines.append("| " + " | ".join(fmt(row.get(c)) for c in COLUMNS) + " |")
+    errors = [r for r in rows if r.get("error")]
+    if errors:
+        lines += ["", "## Errors", ""] + [f"- {r['model']}: {r['error']}" for r in errors]
+    return "\n".join(lines) + "\n"
+
+
+def _data_for_workers(data: ChatData) -> dict[str, Any]:
+    return {"train": data.train, "validation": data.validation}
+
+
+def locate(cfg: JobConfig) -> tuple[Any, str, str]:
+    """The run folder, the training data spec and the storage root of a train job.
+
+    With ``train.data`` set, the run is created (or reopened with ``run.run_id``); without it, the
+    newest run of this job that finished export (or ``run.run_id``) is used and its
+    ``export/*.parquet`` is the data.
+    """
+    from luxit_ray.runs import EXPORT, TRAIN, RunDir
+
+    tc = cfg.train
+    assert tc is not None
+    if tc.data:
+        run = RunDir.create(cfg)
+        data_spec = tc.data
+    else:
+        run = RunDir.for_step(cfg, EXPORT)
+        data_spec = str(run.sub(EXPORT).resolve() / "*.parquet")
+    root = storage.join(tc.storage_path, run.path.name) if tc.storage_path else str(run.sub(TRAIN).resolve())
+    return run, data_spec, root
+
+
+def run_train(cfg: JobConfig, crash_at: dict[str, int] | None = None) -> dict[str, Any]:
+    """Run the job's training sweep and return a summary (tables for the CLI, rows, paths).
+
+    Args:
+        cfg: The validated job (its ``train`` section is required).
+        crash_at: Tests only: {model name: step}; that model's worker raises after its
+            checkpoint at this step (unless it is resuming), to exercise resuming.
+
+    Raises:
+        LuxitError: no train section, no data, or a model refused by the preflight checks.
+    """
+    import ray
+
+    from luxit_ray.runs import TRAIN, init_ray
+
+    tc = cfg.train
+    if tc is None:
+        raise LuxitError("the job has no `train` section")
+    run, data_spec, storage_root = locate(cfg)
+    run_id = run.path.name
+    data = load_chat_data(data_spec, tc.eval_fraction, tc.eval_seed, cfg.run.on_bad_input)
+    log.info("data: %s", data.counts())
+
+    recipes = tc.selected()
+    done_rows: dict[str, dict[str, Any]] = {}
+    todo: list[ModelRecipe] = []
+    for r in recipes:
+        prev = storage.read_json(storage.join(storage_root, r.name, RESULT_FILE))
+        if prev and prev.get("status") == "done":
+            done_rows[r.name] = {**prev, "status": "done (earlier)"}
+        else:
+            todo.append(r)
+    planned = preflight(todo, tc.models_root) if todo else []
+
+    rows_by_name: dict[str, dict[str, Any]] = dict(done_rows)
+    started = time.time()
+    if planned:
+        init_ray(cfg)
+        data_ref = ray.put(_data_for_workers(data))
+        workers = tc.max_concurrent or len(planned)
+        with cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="luxit-train") as pool:
+            futures = {
+                pool.submit(fit_model, p, data_ref, storage_root, tc, crash_at): p.recipe.name for p in planned
+            }
+            for fut in cf.as_completed(futures):
+                rows_by_name[futures[fut]] = fut.result()
+    wall = time.time() - started
+    rows = [rows_by_name[r.name] for r in recipes]
+
+    failed = [r["model"] for r in rows if r["status"] == "failed"]
+    summary_doc = {
+        "run_id": run_id,
+        "storage": storage_root,
+        "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "wall_s": wall,
+        "data": data.counts(),
+        "bad_examples": data.bad_examples,
+        "models": rows,
+    }
+    out_dir = run.sub(TRAIN)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    storage.write_json(str(out_dir / RESULTS_JSON), summary_doc)
+    (out_dir / RESULTS_MD).write_text(results_markdown(rows, f"Training sweep {run_id}"), encoding="utf-8")
+    if "://" in storage_root:
+        storage.write_json(storage.join(storage_root, RESULTS_JSON), summary_doc)
+    counts = {
+        "models": len(rows),
+        "done": len(rows) - len(failed),
+        "failed": len(failed),
+        "wall_s": round(wall, 1),
+        **{k: v for k, v in data.counts().items() if k != "bad_reasons"},
+    }
+    if not failed:
+        run.mark_done(TRAIN, counts)
+    run.update_manifest(cfg, TRAIN, counts)
+
+    table_rows = [[r.get(c) for c in CLI_COLUMNS] for r in rows]
+    lines = [
+        f"run: {run.path}",
+        f"checkpoints and adapters: {storage_root}",
+        f"results: {out_dir / RESULTS_JSON}, {out_dir / RESULTS_MD}",
+    ]
+    for r in rows:
+        if r.get("error"):
+            lines.append(f"[red]{r['model']} failed:[/red] {r['error']}")
+    if failed:
+        lines.append(f"resume with: luxit train <job.yaml> run.run_id={run_id}")
+    return {
+        "run_dir": str(run.path),
+        "storage": storage_root,
+        "rows": rows,
+        "failed": failed,
+        "tables": {"Training sweep": {"columns": CLI_COLUMNS, "rows": table_rows}},
+        "lines": lines,
+    }
