@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -75,6 +75,10 @@ class GenerateConfig(StrictModel):
     language: str = Field(default="Luxembourgish", description="Target language named in the prompt.")
     pairs_per_seed: int = Field(default=3, ge=1, le=20, description="Pairs requested per seed article (paper: 3).")
     max_source_chars: int = Field(default=12000, gt=0, description="Longer seed texts are cut at a paragraph boundary.")
+    prompt_vars: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra template variables (e.g. contact_languages, language_notes) for the next language.",
+    )
     sampling: SamplingConfig | None = Field(default=None, description="Overrides the endpoint's sampling parameters.")
     concurrency: int = Field(default=1, ge=1, description="Actors of the stage.")
     batch_size: int = Field(default=64, ge=1, description="Rows per map_batches call.")
@@ -101,6 +105,14 @@ class JudgeConfig(StrictModel):
     )
     min_score: float = Field(default=2, ge=1, le=3, description="Keep a pair when every aggregate criterion score is >= this.")
     language: str = Field(default="Luxembourgish", description="Language named in the judge prompt.")
+    include_source: bool = Field(
+        default=True,
+        description="Show the judges the seed text the pair was written from (the paper's judge did not see it).",
+    )
+    prompt_vars: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra template variables (e.g. contact_languages, language_notes) for the next language.",
+    )
     concurrency: int = Field(default=1, ge=1, description="Actors of the stage.")
     batch_size: int = Field(default=64, ge=1, description="Rows per map_batches call.")
     num_cpus: float = Field(default=0.25, gt=0, description="CPUs reserved per actor.")

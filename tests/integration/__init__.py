@@ -1,0 +1,1 @@
+"""Integration tests: the pipeline on a real local Ray against real local servers."""

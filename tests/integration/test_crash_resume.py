@@ -1,0 +1,198 @@
+"""Kill `luxit generate` (SIGKILL) while requests are in flight, rerun it, and prove from the
+server's own request log that no request whose response was recorded was sent twice, and that
+the final pairs equal those of an uninterrupted run.
+
+The job runs as a subprocess (``python -m luxit_ray.cli generate job.yaml``) with its own
+embedded Ray, against the test server running as another subprocess with a fixed latency and a
+JSONL request log. Every process the job starts carries a tag in its environment; after the kill
+the test ends the leftovers (Ray's GCS, raylet, workers, DashboardAgent, RuntimeEnvAgent) by
+their process ids, found by that tag, and checks none is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from luxit_ray import pipeline, runs
+from luxit_ray import schema as S
+from luxit_ray.config import load_job
+from tests.integration.test_generate_judge import (
+    endpoint,
+    pairs_for,
+    read_rows,
+    write_job,
+    write_seeds,
+)
+from tests.openai_server import read_log, spawn_server, start_server
+
+pytestmark = pytest.mark.slow
+
+N_SEEDS = 24
+LATENCY_S = 1.5
+TAG_VAR = "LUXIT_CRASH_TEST_TAG"
+_TITLE = re.compile(r"title: (T\d+)[;)]")
+
+
+def server_script(req) -> dict[str, Any]:
+    """Deterministic answers by seed title (imported by the server subprocess, where the server
+    module runs as ``__main__``: so answer with dicts, not ``tests.openai_server.Reply``)."""
+    m = _TITLE.search(req.user_text)
+    if not m:
+        return {"status": 400, "error_message": "no title"}
+    title = m.group(1)
+    if title == "T7":  # one seed fails for good: its error row must survive the resume too
+        return {"content": "Ech weess et net."}
+    return {"content": json.dumps({"pairs": pairs_for(title)}, ensure_ascii=False)}
+
+
+def _tagged_pids(tag: str) -> list[int]:
+    """Processes (other than this one) whose environment carries the tag."""
+    needle = f"{TAG_VAR}={tag}".encode()
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            env = (d / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in env.split(b"\0"):
+            out.append(int(d.name))
+    return out
+
+
+def _kill_leftovers(tag: str, pgid: int | None = None) -> list[int]:
+    """SIGKILL every process of the tagged job (by pid), wait until they are gone."""
+    if pgid is not None:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    killed: list[int] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pids = _tagged_pids(tag)
+        if not pids:
+            return killed
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.5)
+    raise AssertionError(f"processes of the killed job still running: {_tagged_pids(tag)}")
+
+
+def _cache_keys(cache_dir: Path) -> set[str]:
+    """Keys with a durably recorded response (the cache's JSONL segments; a torn line is skipped)."""
+    keys = set()
+    for seg in cache_dir.glob("*.jsonl"):
+        for line in seg.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                keys.add(json.loads(line)["k"])
+            except (ValueError, KeyError, TypeError):
+                continue
+    return keys
+
+
+def _cli(job: Path, tag: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update({TAG_VAR: tag, "RAY_DATA_DISABLE_PROGRESS_BARS": "1", "PYTHONUNBUFFERED": "1"})
+    return subprocess.Popen(
+        [sys.executable, "-m", "luxit_ray.cli", "generate", str(job)],
+        env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def _pair_rows(run_dir: Path) -> list[tuple[Any, ...]]:
+    cols = (S.PAIR_ID, S.DOC_ID, S.PAIR_INDEX, S.INSTRUCTION, S.RESPONSE, S.ERROR_KIND, S.PROMPT_SHA)
+    rows = read_rows(run_dir / runs.PAIRS) + read_rows(run_dir / runs.GENERATE_ERRORS)
+    return sorted(tuple(r[c] for c in cols) for r in rows)
+
+
+def test_kill_and_resume_pays_nothing_twice(ray_local, tmp_path):
+    titles = [f"T{i}" for i in range(N_SEEDS)]
+    req_log = tmp_path / "requests.jsonl"
+    out_log = tmp_path / "cli.log"
+    tag = uuid.uuid4().hex
+    try:
+        with spawn_server(latency=LATENCY_S, log_path=req_log, script=f"{__name__}:server_script") as srv:
+            eps = {"gen": endpoint(srv.base_url, "gen-model", max_in_flight=4, timeout_s=30)}
+            job = write_job(tmp_path, eps, generate={"endpoint": "gen", "batch_size": 4, "max_error_rate": 0.5})
+            run_dir = tmp_path / "runs" / "itest-1"
+            cache_dir = tmp_path / "runs" / ".cache" / "llm"
+            write_seeds(run_dir, titles)
+
+            # ---- first run: killed once some responses are recorded and others are in flight ----
+            proc = _cli(job, tag, out_log)
+            recorded: set[str] = set()
+            sent: list[dict[str, Any]] = []
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                recorded = _cache_keys(cache_dir)
+                sent = read_log(req_log)
+                in_flight = {e["key"] for e in sent} - recorded
+                if len(recorded) >= 6 and in_flight:
+                    break
+                assert proc.poll() is None, f"the job ended before it could be killed:\n{out_log.read_text()[-3000:]}"
+                time.sleep(0.1)
+            else:
+                pytest.fail(f"no point to kill within 300 s:\n{out_log.read_text()[-3000:]}")
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(30)
+            leftovers = _kill_leftovers(tag, proc.pid)
+            time.sleep(LATENCY_S + 0.5)  # let the server log anything that was still on its way
+            recorded_at_kill = _cache_keys(cache_dir)
+            before = read_log(req_log)
+            assert recorded_at_kill >= recorded and len(recorded_at_kill) < N_SEEDS
+            in_flight_at_kill = {e["key"] for e in before} - recorded_at_kill
+            assert in_flight_at_kill, "nothing was in flight at the kill"
+            assert not _tagged_pids(tag)
+            assert not (run_dir / runs.PAIRS / runs.MARKER).exists()
+
+            # ---- rerun to completion ----
+            proc = _cli(job, tag, out_log)
+            assert proc.wait(600) == 0, out_log.read_text()[-3000:]
+            _kill_leftovers(tag)
+            after = read_log(req_log)[len(before):]
+    finally:  # never leave the job's processes behind, even when an assertion failed
+        _kill_leftovers(tag)
+
+    # The server's log: no request with a recorded response was sent again ...
+    resent = [e for e in after if e["key"] in recorded_at_kill]
+    assert resent == []
+    # ... the requests in flight at the kill were sent again (they had no recorded response) ...
+    assert in_flight_at_kill <= {e["key"] for e in after}
+    # ... and every seed was sent exactly once more or answered from the cache: 24 keys in all.
+    all_keys = {e["key"] for e in before} | {e["key"] for e in after}
+    assert len(all_keys) == N_SEEDS
+    assert len(after) == N_SEEDS - len(recorded_at_kill)
+    m = runs.RunDir(run_dir).manifest()["steps"]["generate"]
+    assert (m["cache_hits"], m["seeds"], m["seeds_accounted"], m["duplicate_pair_ids"]) == (len(recorded_at_kill), 24, 24, 0)
+
+    # The resumed run's output equals an uninterrupted run's (own server, own cache, same Ray as the tests).
+    resumed = _pair_rows(run_dir)
+    assert len(resumed) == 23 * 3 + 1
+    ref_dir = tmp_path / "ref"
+    ref_dir.mkdir()
+    with start_server(server_script, latency=0.05) as ref:
+        ref_job = write_job(ref_dir, {"gen": endpoint(ref.base_url, "gen-model")},
+                            generate={"endpoint": "gen", "batch_size": 8, "max_error_rate": 0.5})
+        write_seeds(ref_dir / "runs" / "itest-1", titles)
+        pipeline.run_generate(load_job(ref_job))
+    # pair ids hash the model and prompt, not the endpoint URL, so they match across servers
+    assert _pair_rows(ref_dir / "runs" / "itest-1") == resumed
+    print(f"killed with {len(recorded_at_kill)} recorded, {len(in_flight_at_kill)} in flight; "
+          f"ended {len(leftovers)} leftover processes")

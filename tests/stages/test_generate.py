@@ -1,0 +1,198 @@
+"""GenerateStage on dict batches against the real local OpenAI-protocol server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from luxit_ray import schema as S
+from luxit_ray.config.llm import EndpointConfig
+from luxit_ray.errors import InputError
+from luxit_ray.prompts import load_prompt
+from luxit_ray.stages.generate import GenerateStage, pair_id
+from tests.openai_server import Reply, start_server
+
+MODEL = "deepseek-test"
+PAIRS = [
+    {"instruction": "Wou läit de Stauséi vun der Uewersauer?", "response": "Am Nordweste vu Lëtzebuerg."},
+    {"instruction": "Wat liwwert de Stauséi dem Land?", "response": "E groussen Deel vum Drénkwaasser."},
+    {"instruction": "Firwat sinn Motorbooter um Séi verbueden?", "response": "Well de Séi d'Drénkwaasser stellt."},
+]
+USAGE = {"prompt_tokens": 900, "completion_tokens": 300, "total_tokens": 1200,
+         "completion_tokens_details": {"reasoning_tokens": 120}}
+SEEDS = [
+    # (doc_id, title, source_type, date, what the server answers)
+    ("lbwiki:1", "Stauséi", "wikipedia", None, "ok"),
+    ("rtl:2", "Chamber", "news", "2024-03-05T09:30:00", "prose"),
+    ("rtl:3", "Tram", "news", "2024-04-01", "two"),
+    ("lbwiki:4", "Musel", "wikipedia", None, "hole"),
+    ("lbwiki:5", "Éislek", "wikipedia", None, "cut"),
+]
+
+
+def _reply(kind: str) -> Reply:
+    if kind == "ok":
+        return Reply(content="<think>Ech schreiwen dräi Froen.</think>" + json.dumps({"pairs": PAIRS}, ensure_ascii=False),
+                     usage=USAGE)
+    if kind == "prose":
+        return Reply(content="Hei sinn dräi Beispiller ouni JSON.", usage=USAGE)
+    if kind == "two":
+        return Reply(content=json.dumps(PAIRS[:2], ensure_ascii=False), usage=USAGE)
+    if kind == "hole":
+        bad = [PAIRS[0], {"instruction": PAIRS[1]["instruction"], "response": ""}, PAIRS[2]]
+        return Reply(content=json.dumps({"pairs": bad}, ensure_ascii=False), usage=USAGE)
+    if kind == "cut":
+        return Reply(content='{"pairs": [{"instruction": "Wou', finish_reason="length", usage=USAGE)
+    raise AssertionError(kind)
+
+
+def _script(req):
+    for _doc, title, _st, _date, kind in SEEDS:
+        if f"title: {title}" in req.user_text:
+            return _reply(kind)
+    return Reply(status=400, error_message=f"unexpected request: {req.user_text[-200:]}")
+
+
+def _batch(seeds=SEEDS, text: str = "De Stauséi läit am Nordweste vu Lëtzebuerg.") -> dict[str, list]:
+    return {
+        S.DOC_ID: [s[0] for s in seeds],
+        S.SOURCE: [s[0].split(":")[0] for s in seeds],
+        S.SOURCE_TYPE: [s[2] for s in seeds],
+        S.TITLE: [s[1] for s in seeds],
+        S.TEXT: [text for _ in seeds],
+        S.DATE: [s[3] for s in seeds],
+        S.URL: [None for _ in seeds],
+    }
+
+
+@pytest.fixture
+def server():
+    srv = start_server(_script)
+    yield srv
+    srv.stop()
+
+
+def _stage(server, **kw) -> GenerateStage:
+    t = load_prompt("generate")
+    ep = kw.pop("endpoint", None) or EndpointConfig(base_url=server.base_url, model=MODEL, max_retries=0, timeout_s=10)
+    return GenerateStage(endpoint_name="local", endpoint=ep, prompt_name=t.name, prompt_source=t.source,
+                         language="Luxembourgish", **kw)
+
+
+def test_rows_for_every_outcome(server):
+    stage = _stage(server)
+    try:
+        table = stage.process(_batch())
+    finally:
+        stage.close()
+    assert table.schema.equals(S.PAIR_SCHEMA)
+    rows = table.to_pylist()
+    sha = load_prompt("generate").sha
+    got = [(r[S.DOC_ID], r[S.PAIR_INDEX], r[S.INSTRUCTION], r[S.RESPONSE], r[S.ERROR_KIND], r[S.ERROR]) for r in rows]
+    assert got == [
+        ("lbwiki:1", 0, PAIRS[0]["instruction"], PAIRS[0]["response"], None, None),
+        ("lbwiki:1", 1, PAIRS[1]["instruction"], PAIRS[1]["response"], None, None),
+        ("lbwiki:1", 2, PAIRS[2]["instruction"], PAIRS[2]["response"], None, None),
+        ("rtl:2", -1, None, None, "parse", "parse: no JSON array or object in the answer"),
+        ("rtl:3", 0, PAIRS[0]["instruction"], PAIRS[0]["response"], None, None),
+        ("rtl:3", 1, PAIRS[1]["instruction"], PAIRS[1]["response"], None, None),
+        ("rtl:3", -1, None, None, "count", "count: got 2 pairs, asked for 3"),
+        ("lbwiki:4", 0, PAIRS[0]["instruction"], PAIRS[0]["response"], None, None),
+        ("lbwiki:4", 1, None, None, "schema", "schema: pair 1: response: String should have at least 1 character (got '')"),
+        ("lbwiki:4", 2, PAIRS[2]["instruction"], PAIRS[2]["response"], None, None),
+        ("lbwiki:5", -1, None, None, "length", "length: the answer was cut off at 300 completion tokens (raise max_tokens)"),
+    ]
+    for r in rows:
+        assert r[S.PAIR_ID] == pair_id(r[S.DOC_ID], sha, MODEL, r[S.PAIR_INDEX])
+        assert (r[S.PROMPT_NAME], r[S.PROMPT_SHA], r[S.MODEL], r[S.ENDPOINT]) == ("generate", sha, MODEL, "local")
+        assert json.loads(r[S.USAGE]) == {"prompt_tokens": 900, "completion_tokens": 300, "reasoning_tokens": 120,
+                                          "cached": False, "retries": 0}
+        assert r[S.CACHE_HIT] is False
+    assert len({r[S.PAIR_ID] for r in rows}) == len(rows)
+    by = {(r[S.DOC_ID], r[S.PAIR_INDEX]): r for r in rows}
+    # raw output and reasoning are kept beside the parsed values, also on error rows
+    assert by[("lbwiki:1", 0)][S.REASONING] == "Ech schreiwen dräi Froen."
+    assert by[("lbwiki:1", 0)][S.RAW_OUTPUT].startswith("<think>Ech schreiwen")
+    assert by[("rtl:2", -1)][S.RAW_OUTPUT] == "Hei sinn dräi Beispiller ouni JSON."
+    assert by[("lbwiki:5", -1)][S.RAW_OUTPUT] == '{"pairs": [{"instruction": "Wou'
+    # seed columns are carried over
+    assert (by[("rtl:3", 0)][S.SOURCE], by[("rtl:3", 0)][S.SOURCE_TYPE], by[("rtl:3", 0)][S.DATE]) == ("rtl", "news", "2024-04-01")
+    assert server.count() == 5
+
+
+def test_requests_carry_schema_date_and_cut_text(server):
+    long_text = ("Éischten Abschnitt. " * 10).strip() + "\n\n" + "Zweeten Abschnitt. " * 40
+    stage = _stage(server, max_source_chars=300)
+    try:
+        stage.process(_batch(SEEDS[1:2], text=long_text))
+    finally:
+        stage.close()
+    body = server.requests[0]["body"]
+    rf = body["response_format"]
+    assert rf["type"] == "json_schema"
+    assert rf["json_schema"]["schema"]["properties"]["pairs"]["minItems"] == 3
+    user = body["messages"][1]["content"]
+    assert "The source was published on 2024-03-05." in user
+    # cut at the paragraph boundary: the second paragraph is gone
+    assert "<source_text>\n" + ("Éischten Abschnitt. " * 10).strip() + "\n</source_text>" in user
+    assert "Zweeten" not in user
+    assert stage.truncated == 1
+
+
+def test_prompt_only_mode_asks_for_a_bare_array(server):
+    ep = EndpointConfig(base_url=server.base_url, model=MODEL, max_retries=0, structured_output="none")
+    stage = _stage(server, endpoint=ep)
+    try:
+        stage.process(_batch(SEEDS[2:3]))
+    finally:
+        stage.close()
+    body = server.requests[0]["body"]
+    assert "response_format" not in body
+    assert "The JSON is an array of exactly 3 objects" in body["messages"][1]["content"]
+
+
+def test_ids_stable_across_runs_and_cache_answers_the_rerun(server, tmp_path):
+    cache = str(tmp_path / "cache")
+    first = _stage(server, cache_uri=cache)
+    try:
+        a = first.process(_batch()).to_pylist()
+    finally:
+        first.close()
+    assert server.count() == 5
+    second = _stage(server, cache_uri=cache)
+    try:
+        b = second.process(_batch()).to_pylist()
+    finally:
+        second.close()
+    assert server.count() == 5  # every response was recorded: nothing sent again
+    assert [r[S.PAIR_ID] for r in b] == [r[S.PAIR_ID] for r in a]
+    strip = lambda r: {k: v for k, v in r.items() if k not in (S.CACHE_HIT, S.USAGE)}  # noqa: E731
+    assert [strip(r) for r in b] == [strip(r) for r in a]
+    assert all(r[S.CACHE_HIT] for r in b)
+    assert json.loads(b[0][S.USAGE])["cached"] is True
+
+
+def test_http_failure_is_an_error_row(server):
+    server.set_script([Reply(status=503, error_message="overloaded")])
+    stage = _stage(server)
+    try:
+        rows = stage.process(_batch(SEEDS[:1])).to_pylist()
+    finally:
+        stage.close()
+    assert [(r[S.PAIR_INDEX], r[S.ERROR_KIND], r[S.ERROR]) for r in rows] == [
+        (-1, "http_5xx", "http_5xx: HTTP 503 server_error overloaded (after 0 retries)")
+    ]
+    assert rows[0][S.RAW_OUTPUT] is None
+
+
+def test_missing_columns_are_named(server):
+    stage = _stage(server)
+    batch = _batch(SEEDS[:1])
+    del batch[S.TEXT], batch[S.DATE]
+    try:
+        with pytest.raises(InputError, match=r"missing column\(s\) \['text', 'date'\]"):
+            stage.process(batch)
+    finally:
+        stage.close()
+    assert server.count() == 0
