@@ -1,0 +1,157 @@
+"""Chat formatting for evaluation: the exact template set-up training used.
+
+Training owns the templates (``luxit_ray.train.templates``): end-of-turn tokens, thinking
+switches, families without a system role. Its ``render_generation_prompt`` / ``stop_tokens`` are
+used whenever the model's family is known, so a model is asked in exactly the format it was
+tuned on (a mismatch is what made fine-tuned models ramble in the paper). The family and the
+thinking switch come from the config, else from the ``luxit_train.json`` that training leaves
+beside an adapter (or a merged model), else from the tokenizer's special tokens. A model whose
+family stays unknown (or an install without the training module) falls back to the tokenizer's
+own chat template; :func:`_train_templates` is the one switch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# Written by training beside the adapter (luxit_ray.train.loop.SETUP_FILE) and kept by merging.
+SETUP_FILE = "luxit_train.json"
+# Tokens that end an assistant turn in the families we know; used when no family is known.
+END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|endoftext|>", "<|user|>", "<|end|>")
+
+
+def _train_templates() -> ModuleType | None:
+    """The training templates module when it exists, else None (fallback to the tokenizer)."""
+    if importlib.util.find_spec("luxit_ray.train.templates") is None:
+        return None
+    return importlib.import_module("luxit_ray.train.templates")
+
+
+@dataclass(frozen=True)
+class ChatSetup:
+    """How one model is prompted.
+
+    Attributes:
+        family: template family (llama3, gemma3, qwen3, glm4, chatml) or None (tokenizer's template).
+        thinking: thinking switch for families that have one.
+        tokenizer_dir: folder to load the tokenizer from (the adapter's, when training saved one).
+        source: where the family came from (config, luxit_train.json, tokenizer, unknown).
+    """
+
+    family: str | None
+    thinking: bool
+    tokenizer_dir: str
+    source: str
+
+
+def read_training_setup(*folders: str | Path | None) -> dict[str, Any]:
+    """The first ``luxit_train.json`` found in the given folders ({} when none)."""
+    for folder in folders:
+        if folder and (Path(folder) / SETUP_FILE).is_file():
+            return json.loads((Path(folder) / SETUP_FILE).read_text(encoding="utf-8"))
+    return {}
+
+
+def detect_family(tokenizer: Any, model_path: str | Path) -> str | None:
+    """Guess the template family from the tokenizer's special tokens and the model type."""
+    vocab = tokenizer.get_vocab()
+    template = getattr(tokenizer, "chat_template", None) or ""
+    if not isinstance(template, str):
+        template = json.dumps(template)
+    try:
+        model_type = json.loads((Path(model_path) / "config.json").read_text(encoding="utf-8")).get("model_type", "")
+    except (OSError, ValueError):
+        model_type = ""
+    if "<|eot_id|>" in vocab and "<|eot_id|>" in template:
+        return "llama3"
+    if "<end_of_turn>" in vocab and "<end_of_turn>" in template:
+        return "gemma3"
+    if "[gMASK]" in vocab and ("[gMASK]" in template or model_type.startswith("glm")):
+        return "glm4"
+    if "<|im_end|>" in vocab and "<|im_end|>" in template:
+        return "qwen3" if model_type.startswith("qwen3") else "chatml"
+    return None
+
+
+def has_chat_template(tokenizer: Any) -> bool:
+    """True when the tokenizer carries a chat template (base models often do not)."""
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def resolve_setup(
+    model_path: str | Path, adapter: str | Path | None, family: str | None, thinking: bool | None, default_thinking: bool
+) -> ChatSetup:
+    """Family, thinking switch and tokenizer folder for one model (config wins over training's record)."""
+    trained = read_training_setup(adapter, model_path)
+    tok_dir = str(adapter) if adapter and (Path(adapter) / "tokenizer_config.json").is_file() else str(model_path)
+    if thinking is None:
+        thinking = bool(trained["thinking"]) if "thinking" in trained else default_thinking
+    elif "thinking" in trained and bool(trained["thinking"]) != thinking:
+        log.warning(
+            "%s: evaluating with thinking=%s but it was trained with thinking=%s", adapter or model_path, thinking, trained["thinking"]
+        )
+    if family:
+        return ChatSetup(family, thinking, tok_dir, "config")
+    if trained.get("family"):
+        return ChatSetup(trained["family"], thinking, tok_dir, SETUP_FILE)
+    return ChatSetup(None, thinking, tok_dir, "unknown")
+
+
+def effective_thinking(family: str | None, thinking: bool) -> bool:
+    """The thinking switch a family can honour: families without one always render with it off."""
+    templates = _train_templates()
+    if not thinking or templates is None or family is None:
+        return thinking
+    if not templates.get_family(family).thinking:
+        log.warning("thinking requested but the %s template has no thinking switch: rendering without it", family)
+        return False
+    return True
+
+
+def render_generation_prompt(tokenizer: Any, messages: list[dict[str, str]], family: str | None, thinking: bool = False) -> str:
+    """The prompt text up to where the assistant's answer begins."""
+    templates = _train_templates()
+    if templates is not None and family is not None:
+        return templates.render_generation_prompt(tokenizer, messages, family, thinking=thinking)
+    extra = {"enable_thinking": thinking} if thinking else {}
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **extra)
+
+
+def stop_token_ids(tokenizer: Any, family: str | None) -> list[int]:
+    """Token ids that end the assistant's turn (generation stops at any of them)."""
+    templates = _train_templates()
+    if templates is not None and family is not None:
+        found = templates.stop_tokens(tokenizer, family)
+        ids = [tokenizer.convert_tokens_to_ids(t) if isinstance(t, str) else int(t) for t in found]
+        return sorted({i for i in ids if i is not None and i >= 0})
+    ids_set: set[int] = set()
+    if tokenizer.eos_token_id is not None:
+        ids_set.add(int(tokenizer.eos_token_id))
+    vocab = tokenizer.get_vocab()
+    for tok in END_OF_TURN_TOKENS:
+        if tok in vocab:
+            ids_set.add(int(vocab[tok]))
+    return sorted(ids_set)
+
+
+def render_user_prompt(
+    tokenizer: Any, user_message: str, family: str | None, thinking: bool, answer_prefix: str
+) -> tuple[str, bool]:
+    """One user turn ready for the answer: ``(prompt, used_chat_template)``.
+
+    Without a chat template (base models) the prompt is the message, a blank line and
+    ``answer_prefix``; the answer then follows after a space.
+    """
+    if has_chat_template(tokenizer):
+        messages = [{"role": "user", "content": user_message}]
+        return render_generation_prompt(tokenizer, messages, family, thinking=thinking), True
+    return f"{user_message}\n\n{answer_prefix}", False
