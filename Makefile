@@ -37,6 +37,7 @@ quickstart: install install-vllm
 	$(VENV)/bin/luxit quickstart jobs/quickstart.yaml
 
 test: install install-vllm
+	$(VENV)/bin/ruff check luxit_ray tests bench
 	bash .ci/pytest.sh
 
 test-fast: install
@@ -48,6 +49,7 @@ lint: install
 bench: install
 	$(PY) bench/prepare_throughput.py
 	$(PY) bench/llm_throughput.py
+	$(PY) bench/train_sweep.py
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) runs .pytest_cache

@@ -74,9 +74,10 @@ def test_quota_and_rerun_skip(tmp_path, ray_local):
 
 def test_bad_input_fail_mode_is_one_clear_line(tmp_path, ray_local, capsys):
     job = tmp_path / "job.yaml"
+    bad = ROOT / "tests/data/bad/rtl-bad.jsonl"
     job.write_text(
-        "run: {on_bad_input: fail, output_dir: %s}\n"
-        "sources: [{type: news, name: rtl, path: %s}]\n" % (tmp_path, ROOT / "tests/data/bad/rtl-bad.jsonl"),
+        f"run: {{on_bad_input: fail, output_dir: {tmp_path}}}\n"
+        f"sources: [{{type: news, name: rtl, path: {bad}}}]\n",
         encoding="utf-8",
     )
     assert cli.main(["prepare", str(job)]) == 2

@@ -1,0 +1,93 @@
+"""The whole mission on one machine, for `make quickstart`.
+
+serve a real vLLM server (SmolLM2 on CPU) -> prepare -> generate -> judge -> export -> report ->
+stop the server -> LoRA fine-tune SmolLM2 on the export -> evaluate base vs. adapter on the sample
+exam. Everything runs in one run folder on the embedded local Ray; each step is the same code a
+user runs step by step (`luxit run`, `luxit export`, `luxit report`, `luxit train`, `luxit
+evaluate`), composed here in fixed order.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from luxit_ray.config import JobConfig
+from luxit_ray.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def _check(cfg: JobConfig) -> None:
+    missing = [s for s in ("generate", "judge", "export", "train", "evaluate", "serve") if getattr(cfg, s) is None]
+    if missing:
+        raise ConfigError([f"{s}: the quickstart needs this section" for s in missing], source="job")
+    finetuned = [m for m in cfg.evaluate.models if m.group == "fine-tuned"]
+    if not finetuned:
+        raise ConfigError(["evaluate.models: the quickstart needs one model of group fine-tuned"], source="job")
+
+
+def run_quickstart(cfg: JobConfig) -> dict[str, Any]:
+    """Run every step in one run folder and return a summary for the CLI."""
+    from luxit_ray import pipeline, runs, serve
+    from luxit_ray.evaluate.runner import run_evaluate
+    from luxit_ray.report import build_report
+    from luxit_ray.stages.export import export_run
+    from luxit_ray.train.sweep import run_train
+
+    _check(cfg)
+    t0 = time.monotonic()
+    timings: list[list[Any]] = []
+    tables: dict[str, Any] = {}
+    lines: list[str] = []
+
+    def step(name: str, t: float) -> None:
+        timings.append([name, round(time.monotonic() - t, 1)])
+
+    t = time.monotonic()
+    with serve.local_server(cfg.serve) as handle:
+        step("serve: vLLM ready", t)
+        log.info("local vLLM server at %s", handle.base_url)
+        t = time.monotonic()
+        summary = pipeline.run_all(cfg)
+        step("prepare -> generate -> judge", t)
+    tables.update(summary.get("tables", {}))
+    run = runs.RunDir(summary["run_dir"])
+
+    t = time.monotonic()
+    exported = export_run(run.path, cfg.export)
+    step("export", t)
+    t = time.monotonic()
+    report = build_report(run.path)
+    step("report", t)
+
+    t = time.monotonic()
+    trained = run_train(cfg)
+    step("train (LoRA)", t)
+    tables.update(trained.get("tables", {}))
+    adapters = [r["adapter"] for r in trained.get("rows", []) if r.get("adapter")]
+    if not adapters:
+        raise ConfigError(["train: the sweep wrote no adapter"], source="quickstart")
+
+    t = time.monotonic()
+    for spec in cfg.evaluate.models:
+        if spec.group == "fine-tuned":
+            spec.adapter = adapters[0]
+    evaluated = run_evaluate(cfg)
+    step("evaluate", t)
+    tables.update(evaluated.get("tables", {}))
+    timings.append(["total", round(time.monotonic() - t0, 1)])
+    tables["quickstart: wall time per step (s)"] = {"columns": ["step", "seconds"], "rows": timings}
+
+    lines += [
+        f"run folder: {run.path}",
+        f"dataset:    {Path(exported.path)} ({exported.rows} pairs)",
+        f"report:     {report.markdown}",
+        f"plots:      {', '.join(str(p) for p in report.plots)}",
+        f"adapter:    {adapters[0]}",
+        f"evaluation: {run.sub(runs.EVALUATION)}",
+        f"manifest:   {run.path / runs.MANIFEST_FILE}",
+    ]
+    return {"run_dir": str(run.path), "tables": tables, "lines": lines}
