@@ -1,0 +1,238 @@
+"""Usage and cost accounting per stage and model, live and for the manifest.
+
+Each client aggregates its completions locally in an :class:`AccountantHandle` and pushes the
+deltas to the run's :class:`Accountant` at most once a second (and when a batch ends or the client
+closes), so accounting adds no per-request actor call. With Ray the accountant is a named actor
+per run (:func:`get_accountant`); without Ray it is a plain object in the process.
+
+Cost: ``prompt_tokens * price_in + completion_tokens * price_out`` per million tokens.
+OpenAI, DeepSeek and vLLM count reasoning tokens inside ``completion_tokens``, so reasoning is
+billed as output without being counted twice. Cache hits cost nothing and are counted apart.
+Nothing here ever sees an API key.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+ACTOR_PREFIX = "luxit-accountant:"
+_COUNTERS = (
+    "requests",  # calls answered by the endpoint or failed there (not cache hits)
+    "retries",
+    "errors",
+    "cache_hits",
+    "prompt_tokens",
+    "completion_tokens",
+    "reasoning_tokens",
+)
+_FLUSH_EVERY_S = 1.0
+
+
+def _empty() -> dict[str, Any]:
+    d: dict[str, Any] = {k: 0 for k in _COUNTERS}
+    d.update(cost_usd=0.0, latency_s=0.0, errors_by_kind={})
+    return d
+
+
+def _add(into: dict[str, Any], delta: dict[str, Any]) -> None:
+    for k in _COUNTERS:
+        into[k] += delta.get(k, 0)
+    into["cost_usd"] += delta.get("cost_usd", 0.0)
+    into["latency_s"] += delta.get("latency_s", 0.0)
+    for kind, n in delta.get("errors_by_kind", {}).items():
+        into["errors_by_kind"][kind] = into["errors_by_kind"].get(kind, 0) + n
+
+
+class Accountant:
+    """Totals per (stage, model) plus rows done per stage. Thread-safe; also the Ray actor body."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._t0 = time.time()
+        self._by: dict[tuple[str, str], dict[str, Any]] = defaultdict(_empty)
+        self._rows: dict[str, int] = defaultdict(int)
+
+    def add(self, deltas: list[tuple[str, str, dict[str, Any]]], rows: dict[str, int] | None = None) -> None:
+        """Add ``(stage, model, counters)`` deltas and rows finished per stage."""
+        with self._lock:
+            for stage, model, delta in deltas:
+                _add(self._by[(stage, model)], delta)
+            for stage, n in (rows or {}).items():
+                self._rows[stage] += n
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything so far: ``{"elapsed_s", "rows", "by_stage": {stage: {model: counters}},
+        "total": counters}`` (counters as in the module doc; JSON-ready)."""
+        with self._lock:
+            by_stage: dict[str, dict[str, Any]] = {}
+            total = _empty()
+            for (stage, model), c in sorted(self._by.items()):
+                by_stage.setdefault(stage, {})[model] = {**c, "errors_by_kind": dict(c["errors_by_kind"])}
+                _add(total, c)
+            return {
+                "elapsed_s": round(time.time() - self._t0, 3),
+                "rows": dict(self._rows),
+                "by_stage": by_stage,
+                "total": total,
+            }
+
+    def projected(self, total_rows: int, done_rows: int | None = None, stage: str | None = None) -> dict[str, Any]:
+        """Projected total cost and time at the current pace.
+
+        Args:
+            total_rows: Rows the stage (or run) will process in all.
+            done_rows: Rows done so far; None: the rows reported with :meth:`add` (of ``stage``,
+                or of all stages).
+            stage: Restrict cost to one stage.
+        """
+        snap = self.snapshot()
+        if done_rows is None:
+            done_rows = snap["rows"].get(stage, 0) if stage else sum(snap["rows"].values())
+        if stage:
+            cost = sum(c["cost_usd"] for c in snap["by_stage"].get(stage, {}).values())
+        else:
+            cost = snap["total"]["cost_usd"]
+        elapsed = snap["elapsed_s"]
+        frac = done_rows / total_rows if total_rows else 1.0
+        return {
+            "done_rows": done_rows,
+            "total_rows": total_rows,
+            "cost_usd": cost,
+            "projected_cost_usd": cost / frac if frac > 0 else None,
+            "elapsed_s": elapsed,
+            "projected_total_s": elapsed / frac if frac > 0 else None,
+            "eta_s": elapsed * (1 - frac) / frac if frac > 0 else None,
+        }
+
+    def reset(self) -> None:
+        """Forget everything (a new run reusing the actor)."""
+        with self._lock:
+            self._t0 = time.time()
+            self._by.clear()
+            self._rows.clear()
+
+
+class AccountantHandle:
+    """What clients and stages hold: local aggregation, pushed to the accountant periodically.
+
+    Picklable: ships the Ray actor handle (or, in-process, a fresh private accountant).
+    """
+
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+        self._remote = not isinstance(backend, Accountant)
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[str, str], dict[str, Any]] = defaultdict(_empty)
+        self._rows: dict[str, int] = defaultdict(int)
+        self._last = time.monotonic()
+
+    @classmethod
+    def local(cls) -> AccountantHandle:
+        """A handle on a new in-process accountant."""
+        return cls(Accountant())
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"backend": self._backend if self._remote else None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["backend"] if state["backend"] is not None else Accountant())
+
+    def record(self, stage: str, model: str, completion: Any, *, price_in: float = 0.0, price_out: float = 0.0) -> None:
+        """Count one :class:`~luxit_ray.llm.client.Completion`."""
+        with self._lock:
+            c = self._pending[(stage, model)]
+            if completion.cache_hit:
+                c["cache_hits"] += 1
+            else:
+                c["requests"] += 1
+                c["retries"] += completion.retries
+                c["prompt_tokens"] += completion.prompt_tokens
+                c["completion_tokens"] += completion.completion_tokens
+                c["reasoning_tokens"] += completion.reasoning_tokens
+                c["latency_s"] += completion.latency_s
+                c["cost_usd"] += (
+                    completion.prompt_tokens * price_in + completion.completion_tokens * price_out
+                ) / 1e6
+            if completion.error_kind:
+                c["errors"] += 1
+                kinds = c["errors_by_kind"]
+                kinds[completion.error_kind] = kinds.get(completion.error_kind, 0) + 1
+        self.maybe_flush()
+
+    def rows_done(self, stage: str, n: int) -> None:
+        """Report rows finished by a stage (for :meth:`Accountant.projected`)."""
+        with self._lock:
+            self._rows[stage] += n
+        self.maybe_flush()
+
+    def maybe_flush(self) -> None:
+        """Push pending deltas if the last push was over a second ago."""
+        if time.monotonic() - self._last >= _FLUSH_EVERY_S:
+            self.flush()
+
+    def flush(self) -> None:
+        """Push pending deltas now (fire-and-forget to the Ray actor)."""
+        with self._lock:
+            if not self._pending and not self._rows:
+                self._last = time.monotonic()
+                return
+            deltas = [(s, m, d) for (s, m), d in self._pending.items()]
+            rows = dict(self._rows)
+            self._pending = defaultdict(_empty)
+            self._rows = defaultdict(int)
+            self._last = time.monotonic()
+        if self._remote:
+            self._backend.add.remote(deltas, rows)
+        else:
+            self._backend.add(deltas, rows)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Flush, then the accountant's :meth:`Accountant.snapshot`."""
+        self.flush()
+        if self._remote:
+            import ray
+
+            return ray.get(self._backend.snapshot.remote())
+        return self._backend.snapshot()
+
+    def projected(self, total_rows: int, done_rows: int | None = None, stage: str | None = None) -> dict[str, Any]:
+        """Flush, then the accountant's :meth:`Accountant.projected`."""
+        self.flush()
+        if self._remote:
+            import ray
+
+            return ray.get(self._backend.projected.remote(total_rows, done_rows, stage))
+        return self._backend.projected(total_rows, done_rows, stage)
+
+
+def get_accountant(run_id: str) -> AccountantHandle:
+    """The run's accountant: a named Ray actor ``luxit-accountant:<run_id>`` (get or create)
+    when Ray is initialised, else a new in-process one."""
+    import ray
+
+    if not ray.is_initialized():
+        return AccountantHandle.local()
+    actor_cls = ray.remote(num_cpus=0, max_concurrency=1)(Accountant)
+    actor = actor_cls.options(name=ACTOR_PREFIX + run_id, get_if_exists=True).remote()
+    return AccountantHandle(actor)
+
+
+def format_progress(snapshot: dict[str, Any], projection: dict[str, Any] | None = None) -> str:
+    """A one-line live progress summary (the CLI prints it)."""
+    t = snapshot["total"]
+    errs = ",".join(f"{k}={v}" for k, v in sorted(t["errors_by_kind"].items())) or "0"
+    line = (
+        f"requests {t['requests']} (cache {t['cache_hits']}, retries {t['retries']}, errors {errs}) "
+        f"tokens in {t['prompt_tokens']:,} out {t['completion_tokens']:,} "
+        f"(reasoning {t['reasoning_tokens']:,}) cost ${t['cost_usd']:.4f}"
+    )
+    if projection and projection.get("projected_cost_usd") is not None:
+        eta = projection["eta_s"] or 0.0
+        line += (
+            f" | rows {projection['done_rows']}/{projection['total_rows']}"
+            f" projected ${projection['projected_cost_usd']:.2f}, eta {eta / 60:.1f} min"
+        )
+    return line

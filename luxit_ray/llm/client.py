@@ -1,0 +1,629 @@
+"""The asynchronous OpenAI-compatible chat client used by every LLM stage.
+
+One client per actor. It keeps up to ``max_in_flight`` requests in flight on its own long-lived
+event loop (a background thread), retries transient failures with full-jitter exponential backoff
+honouring ``Retry-After``, takes permits from a rate limiter shared by every actor of the stage,
+records every billed response in the durable request cache before returning it, and reports
+usage to the run's accountant.
+
+Failures of one request become row errors (``Completion.error``); credentials refused (401/403)
+raise :class:`~luxit_ray.errors.AuthError` and an unknown model/path (404) raises
+:class:`~luxit_ray.errors.EndpointError`, which stop the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Coroutine, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
+
+from luxit_ray.config.llm import EndpointConfig, SamplingConfig
+from luxit_ray.errors import AuthError, EndpointError, LuxitError
+from luxit_ray.llm.cache import RequestCache
+from luxit_ray.llm.request import body_key, build_body, merge_sampling
+from luxit_ray.llm.transport import RawResponse, Transport, TransportError, make_transport
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Row error kinds this module produces.
+ERROR_KINDS = (
+    "length",  # finish_reason "length": the answer was cut off (raw content kept)
+    "context_length",  # 400: the prompt does not fit the model's context
+    "timeout",  # no answer within timeout_s, retries exhausted
+    "http_5xx",  # server errors, retries exhausted
+    "http_429",  # rate limited (also 408/409), retries exhausted
+    "bad_request",  # another 4xx (not retried)
+    "empty",  # 200 with no content
+    "connection",  # connection refused/reset, retries exhausted
+    "bad_response",  # 200 whose body is not a chat completion, retries exhausted
+)
+
+_RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
+_CONTEXT_MARKERS = (
+    "context_length_exceeded",
+    "maximum context length",
+    "context length",
+    "context window",
+    "too many tokens",
+    "prompt is too long",
+    "input is too long",
+)
+# A server may ask for a long pause; we honour it up to this many seconds per wait.
+_MAX_RETRY_AFTER_S = 600.0
+
+
+@dataclass
+class Completion:
+    """The outcome of one chat request (a success or a row error, never an exception).
+
+    Attributes:
+        content: The message content exactly as received (None when absent).
+        reasoning: The endpoint's separate reasoning field (``reasoning_content`` or ``reasoning``).
+        finish_reason: As reported by the endpoint.
+        prompt_tokens: Input tokens billed.
+        completion_tokens: Output tokens billed (reasoning included, as OpenAI/DeepSeek/vLLM count).
+        reasoning_tokens: The reasoning part of ``completion_tokens`` where reported.
+        retries: Retries spent on this request.
+        cache_hit: The response came from the request cache (nothing was spent).
+        latency_s: Wall time of the call, retries and waits included.
+        error: None on success, else ``"<kind>: <detail>"``.
+        error_kind: One of :data:`ERROR_KINDS` or None.
+    """
+
+    content: str | None = None
+    reasoning: str | None = None
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    reasoning_tokens: int = 0
+    retries: int = 0
+    cache_hit: bool = False
+    latency_s: float = 0.0
+    error: str | None = None
+    error_kind: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when there is no row error."""
+        return self.error is None
+
+    def usage_json(self) -> str:
+        """The ``usage`` column value (schema.USAGE)."""
+        return json.dumps(
+            {
+                "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+                "reasoning_tokens": self.reasoning_tokens,
+                "cached": self.cache_hit,
+                "retries": self.retries,
+            },
+            sort_keys=True,
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        """What the request cache stores (no per-call bookkeeping)."""
+        d = asdict(self)
+        for k in ("retries", "cache_hit"):
+            d.pop(k)
+        return d
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Completion:
+        """A cache hit rebuilt from :meth:`to_record` output."""
+        fields = {k: record[k] for k in cls.__dataclass_fields__ if k in record}
+        fields.update(cache_hit=True, retries=0, latency_s=0.0)
+        return cls(**fields)
+
+
+def response_format_for(schema: dict[str, Any] | None, mode: str, name: str) -> dict[str, Any] | None:
+    """The ``response_format`` request field for a structured-output mode.
+
+    Args:
+        schema: JSON schema of the expected output (a pydantic ``model_json_schema()``).
+        mode: ``json_schema`` (vLLM, OpenAI), ``json_object`` (plain JSON mode) or ``none``.
+        name: Schema name (letters, digits, ``_`` and ``-``).
+
+    Raises:
+        ValueError: unknown mode, or json_schema without a schema.
+    """
+    if mode == "none":
+        return None
+    if mode == "json_object":
+        return {"type": "json_object"}
+    if mode == "json_schema":
+        if schema is None:
+            raise ValueError("response_format_for: mode json_schema needs a schema")
+        return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": False}}
+    raise ValueError(f"response_format_for: unknown mode {mode!r} (json_schema, json_object, none)")
+
+
+def unwrap_ray_error(exc: BaseException) -> BaseException:
+    """The LuxitError behind an exception Ray raised in the driver, else ``exc`` itself.
+
+    Ray re-raises an actor's or task's exception as ``RayTaskError``; the original is at
+    ``.cause``. Ray Data wraps UDF failures once more in ``UserCodeException`` and keeps the
+    original only as text in the remote traceback, so as a last resort the last
+    ``luxit_ray.errors.<Name>: <message>`` line of that text is turned back into the exception.
+    Catch broadly around a stage run and ``raise unwrap_ray_error(e) from None`` when the result
+    is a LuxitError: the CLI then prints its one clear line.
+    """
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    texts: list[str] = []
+    while todo:
+        cur = todo.pop(0)
+        if cur is None or id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        cause = getattr(cur, "cause", None)
+        if isinstance(cause, BaseException) and type(cur).__module__.startswith("ray"):
+            # Ray's wrapper may itself subclass the cause's type; the original is cleaner.
+            texts.append(str(cur))
+            todo.insert(0, cause)
+            continue
+        if isinstance(cur, LuxitError):
+            return cur
+        todo.extend([getattr(cur, "cause", None), cur.__cause__, cur.__context__])
+    found = _luxit_error_from_text("\n".join(texts) or str(exc))
+    return found if found is not None else exc
+
+
+def _luxit_error_from_text(text: str) -> LuxitError | None:
+    import luxit_ray.errors as errors_mod
+
+    found = None
+    for m in re.finditer(r"^luxit_ray\.errors\.(\w+): (.*)$", text, flags=re.MULTILINE):
+        cls = getattr(errors_mod, m.group(1), None)
+        if isinstance(cls, type) and issubclass(cls, LuxitError):
+            found = (cls, m.group(2))
+    if found is None:
+        return None
+    cls, message = found
+    # ConfigError/InputError take structured arguments; rebuild with the message as given.
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    return err
+
+
+def _retry_after_s(headers: Mapping[str, str]) -> float | None:
+    """Seconds asked for by ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    ms = lower.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    ra = lower.get("retry-after")
+    if not ra:
+        return None
+    try:
+        return max(0.0, float(ra))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(ra)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _error_message(body: bytes, limit: int = 300) -> str:
+    """The error text of an OpenAI-style error body, or the start of the raw body."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return body[:limit].decode("utf-8", "replace").strip()
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, dict):
+            parts = [str(err.get(k)) for k in ("code", "type", "message") if err.get(k)]
+            if parts:
+                return " ".join(parts)[:limit]
+        elif isinstance(err, str):
+            return err[:limit]
+        if isinstance(data.get("message"), str):
+            return data["message"][:limit]
+    return body[:limit].decode("utf-8", "replace").strip()
+
+
+def _is_context_error(body: bytes) -> bool:
+    text = body[:4000].decode("utf-8", "replace").lower()
+    return any(m in text for m in _CONTEXT_MARKERS)
+
+
+class _Retry(Exception):
+    """One retryable failure: its row-error kind, detail and the server's requested pause."""
+
+    def __init__(self, kind: str, detail: str, retry_after: float | None = None) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+class _LoopThread:
+    """A long-lived event loop on a daemon thread (one per client), for sync callers."""
+
+    def __init__(self, name: str) -> None:
+        try:
+            # uvloop roughly halves the event loop's share of a request's CPU cost (measured:
+            # bench/llm_throughput.py); optional, the standard loop works the same otherwise.
+            import uvloop
+
+            self.loop = uvloop.new_event_loop()
+        except ImportError:
+            self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def stop(self) -> None:
+        if self.loop.is_running():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=10)
+        if not self.loop.is_running():
+            self.loop.close()
+
+
+class LLMClient:
+    """An OpenAI-compatible chat-completions client for one endpoint.
+
+    Args:
+        name: The endpoint's name in the job config (used in messages; never the key).
+        endpoint: Its configuration.
+        cache: Durable request cache; None: no caching.
+        limiter: Rate limiter handle shared by the stage's actors (see
+            :func:`~luxit_ray.llm.limiter.get_rate_limiter`). None: built from the endpoint's
+            ``requests_per_minute`` / ``tokens_per_minute`` when set (shared by name through Ray
+            when Ray is initialised, else in-process).
+        accountant: An :class:`~luxit_ray.llm.accounting.AccountantHandle`; None: a private
+            in-process one (``client.accountant``).
+        transport: ``"aiohttp"`` (default: our aiohttp transport), ``"openai"`` (the
+            ``AsyncOpenAI`` SDK on its aiohttp client), or a :class:`Transport` instance.
+        stage: Stage label used for accounting (e.g. ``"generate"``, ``"judge:gpt5mini"``).
+
+    Raises:
+        AuthError: ``api_key_env`` names an environment variable that is not set.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        endpoint: EndpointConfig,
+        *,
+        cache: RequestCache | None = None,
+        limiter: Any | None = None,
+        accountant: Any | None = None,
+        transport: Transport | str | None = None,
+        stage: str = "llm",
+    ) -> None:
+        self.name = name
+        self.endpoint = endpoint
+        self.stage = stage
+        self.base_url = endpoint.base_url.rstrip("/")
+        self.cache = cache
+        api_key = None
+        if endpoint.api_key_env:
+            api_key = os.environ.get(endpoint.api_key_env)
+            if not api_key:
+                raise AuthError(
+                    f"endpoint {name!r}: environment variable {endpoint.api_key_env} is not set"
+                )
+        if isinstance(transport, Transport):
+            self._transport = transport
+        else:
+            self._transport = make_transport(
+                transport or "aiohttp",
+                base_url=self.base_url,
+                api_key=api_key,
+                max_connections=endpoint.max_in_flight,
+                timeout_s=endpoint.timeout_s,
+            )
+        del api_key
+        if limiter is None and (endpoint.requests_per_minute or endpoint.tokens_per_minute):
+            from luxit_ray.llm.limiter import get_rate_limiter
+
+            limiter = get_rate_limiter(name, endpoint.requests_per_minute, endpoint.tokens_per_minute)
+        self.limiter = limiter
+        if accountant is None:
+            from luxit_ray.llm.accounting import AccountantHandle
+
+            accountant = AccountantHandle.local()
+        self.accountant = accountant
+        self._sems: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+        self._loop_thread: _LoopThread | None = None
+        self._loop_lock = threading.Lock()
+        self._last_merge: tuple[SamplingConfig | None, SamplingConfig] | None = None
+        self._closed = False
+
+    # -- public API --------------------------------------------------------------------
+    async def chat(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        response_format: dict[str, Any] | None = None,
+        sampling: SamplingConfig | None = None,
+    ) -> Completion:
+        """Send one chat request (or answer it from the cache), on the caller's event loop.
+
+        Args:
+            messages: OpenAI chat messages.
+            response_format: From :func:`response_format_for`, or None.
+            sampling: Overrides of the endpoint's sampling parameters.
+
+        Returns:
+            A Completion; failures are row errors on it.
+
+        Raises:
+            AuthError: the endpoint refused the credentials (401/403).
+            EndpointError: the endpoint does not know the model or path (404).
+        """
+        t0 = time.monotonic()
+        params = self._merged(sampling)
+        body = build_body(self.endpoint.model, messages, params, response_format)
+        key = body_key(self.base_url, body) if self.cache is not None else None
+        if key is not None:
+            record = await self.cache.get_async(key)
+            if record is not None:
+                comp = Completion.from_record(record)
+                self._account(comp)
+                return comp
+        comp = await self._send(body, params, t0)
+        if key is not None and comp.error_kind in (None, "length", "empty"):
+            # Billed responses are recorded before anyone sees them: a rerun never pays again.
+            await self.cache.put_async(key, comp.to_record())
+        self._account(comp)
+        return comp
+
+    def chat_many(
+        self,
+        requests: list[tuple[list[dict[str, Any]], dict[str, Any] | None]],
+        sampling: SamplingConfig | None = None,
+    ) -> list[Completion]:
+        """Run many requests concurrently (bounded by ``max_in_flight``) and return them in order.
+
+        A synchronous helper for ``map_batches`` UDFs: the work runs on the client's own
+        long-lived event loop thread.
+
+        Args:
+            requests: ``(messages, response_format)`` pairs.
+            sampling: Overrides of the endpoint's sampling parameters for all of them.
+
+        Raises:
+            AuthError, EndpointError: as :meth:`chat` (the other requests are cancelled).
+        """
+        if not requests:
+            return []
+        return self._run_sync(self._many(requests, sampling))
+
+    async def chat_many_async(
+        self,
+        requests: list[tuple[list[dict[str, Any]], dict[str, Any] | None]],
+        sampling: SamplingConfig | None = None,
+    ) -> list[Completion]:
+        """Asynchronous form of :meth:`chat_many` for async UDFs.
+
+        The requests run on the client's own loop thread (uvloop when installed), whichever
+        loop awaits them, so one connection pool and one in-flight bound serve every caller
+        (Ray Data runs several batches of an async UDF at once on its own loop).
+        """
+        if not requests:
+            return []
+        fut = asyncio.run_coroutine_threadsafe(self._many(requests, sampling), self._own_loop())
+        return await asyncio.wrap_future(fut)
+
+    async def aclose(self) -> None:
+        """Flush accounting and close the HTTP transport."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.accountant.flush()
+        finally:
+            try:
+                await self._transport.aclose()
+            finally:
+                lt = self._loop_thread
+                if lt is not None and asyncio.get_running_loop() is not lt.loop:
+                    # Awaited from another loop: stop the client's thread too (close() does
+                    # that itself when it runs this on the client's own loop).
+                    self._loop_thread = None
+                    await asyncio.to_thread(lt.stop)
+
+    def close(self) -> None:
+        """Synchronous :meth:`aclose` (also stops the client's loop thread)."""
+        if self._closed:
+            return
+        if self._loop_thread is not None:
+            lt = self._loop_thread
+            try:
+                lt.run(self.aclose())
+            finally:
+                lt.stop()
+                self._loop_thread = None
+        else:
+            asyncio.run(self.aclose())
+
+    def __enter__(self) -> LLMClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals ---------------------------------------------------------------------
+    def _own_loop(self) -> asyncio.AbstractEventLoop:
+        with self._loop_lock:
+            if self._loop_thread is None:
+                self._loop_thread = _LoopThread(f"llm-{self.name}")
+        return self._loop_thread.loop
+
+    def _run_sync(self, coro: Coroutine[Any, Any, T]) -> T:
+        self._own_loop()
+        return self._loop_thread.run(coro)
+
+    async def _many(
+        self,
+        requests: list[tuple[list[dict[str, Any]], dict[str, Any] | None]],
+        sampling: SamplingConfig | None,
+    ) -> list[Completion]:
+        tasks = [
+            asyncio.ensure_future(self.chat(m, response_format=rf, sampling=sampling))
+            for m, rf in requests
+        ]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        finally:
+            self.accountant.maybe_flush()
+
+    def _merged(self, sampling: SamplingConfig | None) -> SamplingConfig:
+        # A batch passes the same override object for every request: merge it once.
+        last = self._last_merge
+        if last is not None and last[0] is sampling:
+            return last[1]
+        merged = merge_sampling(self.endpoint.sampling, sampling)
+        self._last_merge = (sampling, merged)
+        return merged
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        # One bound per event loop (a semaphore belongs to its loop); chat_many and
+        # chat_many_async share the client's own loop, so they share one bound.
+        loop = asyncio.get_running_loop()
+        sem = self._sems.get(loop)
+        if sem is None:
+            sem = self._sems[loop] = asyncio.Semaphore(self.endpoint.max_in_flight)
+        return sem
+
+    def _estimate_tokens(self, body: dict[str, Any], params: SamplingConfig) -> int:
+        chars = 0
+        for m in body["messages"]:
+            c = m.get("content")
+            if isinstance(c, str):
+                chars += len(c)
+            elif isinstance(c, list):
+                chars += sum(len(p.get("text", "")) for p in c if isinstance(p, dict))
+        return chars // 4 + (params.max_tokens or 0)
+
+    async def _send(self, body: dict[str, Any], params: SamplingConfig, t0: float) -> Completion:
+        ep = self.endpoint
+        payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        estimate = self._estimate_tokens(body, params) if self.limiter is not None else 0
+        sem = self._semaphore()
+        retries = 0
+        while True:
+            if self.limiter is not None:
+                await self.limiter.acquire(estimate)
+            try:
+                async with sem:
+                    raw = await self._transport.post("/chat/completions", payload)
+                comp = self._interpret(raw)
+            except _Retry as r:
+                failure = r
+            except TransportError as e:
+                failure = _Retry(e.kind, e.detail)
+            else:
+                comp.retries = retries
+                comp.latency_s = time.monotonic() - t0
+                if self.limiter is not None:
+                    self.limiter.settle(comp.prompt_tokens + comp.completion_tokens - estimate)
+                return comp
+            if retries >= ep.max_retries:
+                return Completion(
+                    retries=retries,
+                    latency_s=time.monotonic() - t0,
+                    error=f"{failure.kind}: {failure.detail} (after {retries} retries)",
+                    error_kind=failure.kind,
+                )
+            delay = random.uniform(0.0, min(ep.backoff_max_s, ep.backoff_base_s * (2.0**retries)))
+            if failure.retry_after is not None:
+                delay = max(delay, min(failure.retry_after, _MAX_RETRY_AFTER_S))
+            retries += 1
+            log.debug("endpoint %s: %s; retry %d in %.2fs", self.name, failure.detail, retries, delay)
+            await asyncio.sleep(delay)
+
+    def _interpret(self, raw: RawResponse) -> Completion:
+        status = raw.status
+        if status == 200:
+            return self._parse_success(raw.body)
+        detail = _error_message(raw.body)
+        if status in (401, 403):
+            raise AuthError(
+                f"endpoint {self.name!r} ({self.base_url}) refused the credentials: HTTP {status}"
+                + (f" (key from ${self.endpoint.api_key_env})" if self.endpoint.api_key_env else " (no key configured)")
+            )
+        if status == 404:
+            raise EndpointError(
+                f"endpoint {self.name!r} ({self.base_url}): HTTP 404 for model {self.endpoint.model!r}: {detail}"
+            )
+        if status in _RETRYABLE_STATUS:
+            raise _Retry("http_429", f"HTTP {status} {detail}".strip(), _retry_after_s(raw.headers))
+        if status >= 500:
+            raise _Retry("http_5xx", f"HTTP {status} {detail}".strip(), _retry_after_s(raw.headers))
+        if _is_context_error(raw.body):
+            return Completion(error=f"context_length: HTTP {status} {detail}", error_kind="context_length")
+        return Completion(error=f"bad_request: HTTP {status} {detail}", error_kind="bad_request")
+
+    def _parse_success(self, body: bytes) -> Completion:
+        try:
+            data = json.loads(body)
+            choice = data["choices"][0]
+            message = choice.get("message") or {}
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            raise _Retry("bad_response", f"HTTP 200 without a chat completion: {body[:200]!r}") from None
+        usage = data.get("usage") or {}
+        details = usage.get("completion_tokens_details") or {}
+        content = message.get("content")
+        reasoning = message.get("reasoning_content")
+        if reasoning is None:
+            reasoning = message.get("reasoning")
+        comp = Completion(
+            content=content,
+            reasoning=reasoning,
+            finish_reason=choice.get("finish_reason"),
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            reasoning_tokens=int(details.get("reasoning_tokens") or 0),
+        )
+        if comp.finish_reason == "length":
+            comp.error = (
+                f"length: the answer was cut off at {comp.completion_tokens} completion tokens"
+                " (raise max_tokens)"
+            )
+            comp.error_kind = "length"
+        elif content is None or not str(content).strip():
+            comp.error = f"empty: HTTP 200 with empty content (finish_reason {comp.finish_reason})"
+            comp.error_kind = "empty"
+        return comp
+
+    def _account(self, comp: Completion) -> None:
+        self.accountant.record(
+            self.stage,
+            self.endpoint.model,
+            comp,
+            price_in=self.endpoint.price_input_per_mtok,
+            price_out=self.endpoint.price_output_per_mtok,
+        )

@@ -1,0 +1,547 @@
+"""A real OpenAI-compatible HTTP server on 127.0.0.1 for tests and benchmarks.
+
+It speaks the chat-completions wire format (``POST /v1/chat/completions``, ``GET /v1/models``)
+and answers each request as a *script* says: scripted content and reasoning, usage numbers,
+finish reasons, delays, HTTP errors with headers (``429`` + ``Retry-After``), raw bodies, hangs
+(for client timeouts) and dropped connections. Every request is logged (time, sequence number,
+cache key, body hash, status) to ``Server.requests`` and optionally to a JSONL file, so tests can
+count exactly what reached the endpoint, also across processes (crash tests).
+
+In-process (a background thread)::
+
+    from tests.openai_server import Reply, start_server
+    with start_server([Reply(status=429, headers={"Retry-After": "1"}), Reply(content="hi")]) as srv:
+        ...  # srv.base_url, srv.requests
+
+A script is None (always ``Reply()``), a list of replies used in order (then ``Reply()``), or a
+callable ``f(req: Request) -> Reply | str | dict`` (a str is the content; a dict is ``Reply(**d)``).
+
+As a subprocess (its own interpreter, so it does not share the client's GIL)::
+
+    python tests/openai_server.py --port 0 --latency 2.0 --log requests.jsonl [--workers 2]
+        [--script package.module:function]
+
+prints ``READY <base_url>`` once listening. :func:`spawn_server` wraps that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import hashlib
+import importlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+if __package__ in (None, ""):  # run as a script: make the repo importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from luxit_ray.llm.request import body_key  # noqa: E402
+
+
+@dataclass
+class Reply:
+    """How the server answers one request.
+
+    Attributes:
+        content: Message content (None: the field is null).
+        reasoning_content: Reasoning text, sent in the field named ``reasoning_field``.
+        reasoning_field: ``reasoning_content`` (DeepSeek) or ``reasoning`` (vLLM).
+        finish_reason: ``stop``, ``length``, ...
+        usage: The usage object; None: derived from lengths (characters // 4).
+        delay: Seconds to wait before answering.
+        status: HTTP status; not 200: an error reply with ``error_message`` (or ``body``).
+        headers: Extra response headers (e.g. ``{"Retry-After": "1"}``).
+        body: A raw response body (bytes or str) sent as-is instead of JSON.
+        error_message: Message of the OpenAI-style error body.
+        error_code: ``code`` of the error body (e.g. ``context_length_exceeded``).
+        hang: Never answer (until the server stops or ``hang_s`` passes): a client timeout.
+        hang_s: Longest hang.
+        drop: Close the connection without an answer.
+    """
+
+    content: str | None = "ok"
+    reasoning_content: str | None = None
+    reasoning_field: str = "reasoning_content"
+    finish_reason: str | None = "stop"
+    usage: dict[str, Any] | None = None
+    delay: float = 0.0
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | str | None = None
+    error_message: str = "error"
+    error_code: str | None = None
+    hang: bool = False
+    hang_s: float = 60.0
+    drop: bool = False
+
+
+@dataclass
+class Request:
+    """What a script sees of one request."""
+
+    n: int  # sequence number on this server (0-based)
+    attempt: int  # earlier requests with the same key
+    key: str  # the request-cache key (luxit_ray.llm.request.body_key)
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return self.body.get("messages", [])
+
+    @property
+    def model(self) -> str:
+        return self.body.get("model", "")
+
+    @property
+    def response_format(self) -> dict[str, Any] | None:
+        return self.body.get("response_format")
+
+    @property
+    def user_text(self) -> str:
+        """Content of the last user message (handy in scripts)."""
+        for m in reversed(self.messages):
+            if m.get("role") == "user" and isinstance(m.get("content"), str):
+                return m["content"]
+        return ""
+
+
+Script = None | list | Callable[[Request], Any]
+
+
+def _default_usage(req: Request, reply: Reply) -> dict[str, Any]:
+    chars = sum(len(m.get("content") or "") for m in req.messages if isinstance(m.get("content"), str))
+    out = len(reply.content or "") // 4
+    reasoning = len(reply.reasoning_content or "") // 4
+    return {
+        "prompt_tokens": chars // 4,
+        "completion_tokens": out + reasoning,
+        "total_tokens": chars // 4 + out + reasoning,
+        "completion_tokens_details": {"reasoning_tokens": reasoning},
+    }
+
+
+def completion_body(req: Request, reply: Reply) -> dict[str, Any]:
+    """The chat.completion JSON object for a 200 reply."""
+    message: dict[str, Any] = {"role": "assistant", "content": reply.content}
+    if reply.reasoning_content is not None:
+        message[reply.reasoning_field] = reply.reasoning_content
+    return {
+        "id": f"chatcmpl-{req.n}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": req.model,
+        "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason, "logprobs": None}],
+        "usage": reply.usage if reply.usage is not None else _default_usage(req, reply),
+    }
+
+
+class Server:
+    """A running server (in a background thread of this process).
+
+    Attributes:
+        base_url: ``http://127.0.0.1:<port>/v1``.
+        requests: One dict per request received: ``t``, ``n``, ``key``, ``body_sha``, ``body``,
+            ``status`` (``"hang"``/``"drop"`` for those), ``attempt``.
+    """
+
+    def __init__(
+        self,
+        script: Script = None,
+        *,
+        port: int = 0,
+        log_path: str | os.PathLike[str] | None = None,
+        latency: float = 0.0,
+        api_key: str | None = None,
+        model: str = "test-model",
+        reuse_port: bool = False,
+    ) -> None:
+        self.script = script
+        self.latency = latency
+        self.api_key = api_key
+        self.model = model
+        self.requests: list[dict[str, Any]] = []
+        self._log_path = Path(log_path) if log_path else None
+        self._log_f = open(self._log_path, "a", encoding="utf-8") if self._log_path else None  # noqa: SIM115
+        self._queue = list(script) if isinstance(script, list) else None
+        self._lock = threading.Lock()
+        self._attempts: dict[str, int] = {}
+        self._port = port
+        self._reuse_port = reuse_port
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+        self.base_url = ""
+        self.in_flight = 0  # requests being answered now
+        self.max_in_flight = 0  # the most seen at once
+        # Fixed-latency fast path (benchmarks): one pre-built body, no per-request work.
+        self._fast_body = json.dumps(
+            {
+                "id": "chatcmpl-bench", "object": "chat.completion", "created": 0, "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11},
+            }
+        ).encode()
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> Server:
+        """Start in a daemon thread; returns once listening."""
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self._start())
+            except BaseException as e:  # surfaced to the caller of start()
+                errors.append(e)
+                ready.set()
+                return
+            ready.set()
+            loop.run_until_complete(self._stop_event.wait())
+            loop.run_until_complete(self._runner.cleanup())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="openai-test-server", daemon=True)
+        self._thread.start()
+        ready.wait(30)
+        if errors:
+            raise errors[0]
+        return self
+
+    async def _start(self) -> None:
+        self._stop_event = asyncio.Event()
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/v1/models", self._models)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", self._port, reuse_port=self._reuse_port or None, backlog=8192)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+
+    async def serve_forever(self) -> None:
+        """Run on the current loop until :meth:`stop` (CLI mode)."""
+        self._loop = asyncio.get_running_loop()
+        await self._start()
+        await self._stop_event.wait()
+        await self._runner.cleanup()
+
+    def stop(self) -> None:
+        """Stop serving (hanging requests are cut) and close the log file."""
+        if self._loop is not None and self._stop_event is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._stop_event.set)
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+        if self._log_f is not None:
+            self._log_f.close()
+            self._log_f = None
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- helpers for tests -------------------------------------------------------------
+    def set_script(self, script: Script) -> None:
+        """Replace the script (and reset a list queue)."""
+        with self._lock:
+            self.script = script
+            self._queue = list(script) if isinstance(script, list) else None
+
+    def count(self, status: int | str | None = None) -> int:
+        """Requests received (with that status, if given)."""
+        return sum(1 for r in self.requests if status is None or r["status"] == status)
+
+    def clear(self) -> None:
+        """Forget logged requests and per-key attempt counts."""
+        with self._lock:
+            self.requests.clear()
+            self._attempts.clear()
+            self.max_in_flight = 0
+
+    # -- handlers ----------------------------------------------------------------------
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": self.model, "object": "model", "owned_by": "test"}]})
+
+    def _next_reply(self, req: Request) -> Reply:
+        with self._lock:
+            script = self.script
+            if self._queue is not None:
+                out: Any = self._queue.pop(0) if self._queue else Reply()
+            elif script is None:
+                out = Reply()
+            else:
+                out = None
+        if out is None:
+            out = script(req)  # type: ignore[operator]
+        if isinstance(out, Reply):
+            return out
+        if isinstance(out, str):
+            return Reply(content=out)
+        if isinstance(out, dict):
+            return Reply(**out)
+        raise TypeError(f"script returned {type(out).__name__}; expected Reply, str or dict")
+
+    def _log(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self.requests.append(entry)
+            if self._log_f is not None:
+                self._log_f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+                self._log_f.flush()
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        if self.script is None and self.latency and self._log_f is None and self.api_key is None:
+            # Benchmark fast path: fixed latency, nothing else.
+            await asyncio.sleep(self.latency)
+            return web.Response(body=self._fast_body, content_type="application/json")
+        t = time.time()
+        if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            self._log({"t": t, "n": -1, "key": None, "body_sha": hashlib.sha256(raw).hexdigest(), "status": 401})
+            return web.json_response(
+                {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error", "code": "invalid_api_key"}},
+                status=401,
+            )
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return web.json_response({"error": {"message": "body is not JSON", "type": "invalid_request_error"}}, status=400)
+        key = body_key(self.base_url, body)
+        with self._lock:
+            n = len(self.requests)
+            attempt = self._attempts.get(key, 0)
+            self._attempts[key] = attempt + 1
+        req = Request(n=n, attempt=attempt, key=key, body=body, headers=dict(request.headers))
+        reply = self._next_reply(req)
+        status: int | str = "hang" if reply.hang else "drop" if reply.drop else reply.status
+        self._log(
+            {"t": t, "n": n, "attempt": attempt, "key": key, "body_sha": hashlib.sha256(raw).hexdigest(),
+             "status": status, "body": body}
+        )
+        delay = reply.delay + self.latency
+        if reply.hang:
+            try:
+                await asyncio.wait_for(self._stop_event.wait(), reply.hang_s)
+            except asyncio.TimeoutError:
+                pass
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=500)  # never reaches the client
+        if delay:
+            await asyncio.sleep(delay)
+        if reply.drop:
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=500)  # never reaches the client
+        if reply.body is not None:
+            data = reply.body.encode() if isinstance(reply.body, str) else reply.body
+            return web.Response(body=data, status=reply.status, headers=reply.headers, content_type="application/json")
+        if reply.status != 200:
+            err = {"message": reply.error_message, "type": "invalid_request_error" if reply.status < 500 else "server_error",
+                   "code": reply.error_code}
+            return web.json_response({"error": err}, status=reply.status, headers=reply.headers)
+        return web.json_response(completion_body(req, reply), headers=reply.headers)
+
+
+def start_server(
+    script: Script = None,
+    *,
+    log_path: str | os.PathLike[str] | None = None,
+    latency: float = 0.0,
+    api_key: str | None = None,
+    model: str = "test-model",
+) -> Server:
+    """Start a server on 127.0.0.1 (a free port) in a background thread; use as a context manager."""
+    return Server(script, log_path=log_path, latency=latency, api_key=api_key, model=model).start()
+
+
+def read_log(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Entries of a JSONL request log (a torn last line is ignored)."""
+    out = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
+
+
+@dataclasses.dataclass
+class ServerProcess:
+    """A server running in subprocesses (see :func:`spawn_server`)."""
+
+    proc: subprocess.Popen[str]
+    base_url: str
+    log_path: str | None
+
+    def stop(self) -> None:
+        """Terminate the server (and its worker processes)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The request log so far (needs ``log_path``)."""
+        return read_log(self.log_path) if self.log_path else []
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def spawn_server(
+    *,
+    latency: float = 0.0,
+    log_path: str | os.PathLike[str] | None = None,
+    workers: int = 1,
+    script: str | None = None,
+    api_key: str | None = None,
+    port: int = 0,
+    python: str | None = None,
+) -> ServerProcess:
+    """Run the server as a subprocess (``workers`` processes sharing the port with SO_REUSEPORT).
+
+    Args:
+        latency: Fixed seconds before every answer.
+        log_path: JSONL request log (appended; flushed per request).
+        workers: Server processes.
+        script: ``module:function`` script for every request.
+        api_key: Require this bearer key (401 otherwise).
+        port: 0: a free port.
+        python: Interpreter (default: this one).
+    """
+    cmd = [python or sys.executable, str(Path(__file__).resolve()), "--port", str(port), "--latency", str(latency),
+           "--workers", str(workers)]
+    if log_path:
+        cmd += ["--log", str(log_path)]
+    if script:
+        cmd += ["--script", script]
+    if api_key:
+        cmd += ["--api-key", api_key]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    line = proc.stdout.readline() if proc.stdout else ""
+    if not line.startswith("READY "):
+        proc.kill()
+        raise RuntimeError(f"test server did not start: {line!r}")
+    return ServerProcess(proc, line.split()[1], str(log_path) if log_path else None)
+
+
+def _load_script(spec: str | None) -> Script:
+    if not spec:
+        return None
+    mod, _, fn = spec.partition(":")
+    return getattr(importlib.import_module(mod), fn)
+
+
+def _serve(args: argparse.Namespace, port: int, reuse_port: bool, ready_fd: int | None) -> None:
+    srv = Server(_load_script(args.script), port=port, log_path=args.log, latency=args.latency,
+                 api_key=args.api_key, reuse_port=reuse_port)
+
+    async def main() -> None:
+        import signal
+
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(srv.serve_forever())
+        while srv._stop_event is None or not srv.base_url:
+            await asyncio.sleep(0.01)
+        loop.add_signal_handler(signal.SIGTERM, srv._stop_event.set)
+        loop.add_signal_handler(signal.SIGINT, srv._stop_event.set)
+        if ready_fd is not None:
+            os.write(ready_fd, b"x")
+            os.close(ready_fd)
+        else:
+            print(f"READY {srv.base_url}", flush=True)
+        await task
+
+    asyncio.run(main())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """CLI entry: serve until SIGTERM."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--latency", type=float, default=0.0, help="seconds before every answer")
+    p.add_argument("--log", default=None, help="JSONL request log")
+    p.add_argument("--workers", type=int, default=1, help="server processes sharing the port (SO_REUSEPORT)")
+    p.add_argument("--script", default=None, help="module:function answering each request")
+    p.add_argument("--api-key", default=None, help="require this bearer key")
+    args = p.parse_args(argv)
+    if args.workers <= 1:
+        _serve(args, args.port, False, None)
+        return
+    # Reserve the port, then let every worker listen on it with SO_REUSEPORT.
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    holder.bind(("127.0.0.1", args.port))
+    port = holder.getsockname()[1]
+    children = []
+    for _ in range(args.workers):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            holder.close()
+            _serve(args, port, True, w)
+            os._exit(0)
+        os.close(w)
+        os.read(r, 1)
+        os.close(r)
+        children.append(pid)
+    print(f"READY http://127.0.0.1:{port}/v1", flush=True)
+    import signal
+
+    def forward(signum: int, _frame: Any) -> None:
+        for c in children:
+            try:
+                os.kill(c, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for c in children:
+        try:
+            os.waitpid(c, 0)
+        except ChildProcessError:
+            pass
+
+
+if __name__ == "__main__":
+    main()
