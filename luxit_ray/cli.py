@@ -86,6 +86,207 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("quickstart")
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    from luxit_ray.quickstart import run_quickstart
+
+    _print_summary(run_quickstart(_load(args)))
+    return 0
+
+
+# ---- export / review / report (dataset, human check, the paper's tables) ---------------
+
+
+@command("export")
+def cmd_export(args: argparse.Namespace) -> int:
+    from luxit_ray.config.base import apply_overrides, validate
+    from luxit_ray.config.export import ExportConfig
+    from luxit_ray.runs import CONFIG_FILE, RunDir
+    from luxit_ray.stages.export import export_run
+
+    base = RunDir(args.run_dir).config().export if (args.run_dir / CONFIG_FILE).is_file() else None
+    data = (base or ExportConfig()).model_dump(mode="json")
+    overrides = [o.removeprefix("export.") for o in args.overrides]
+    ecfg = validate(ExportConfig, apply_overrides(data, overrides), source="export overrides")
+    _print_summary(export_run(args.run_dir, ecfg).summary())
+    return 0
+
+
+@command("review")
+def cmd_review(args: argparse.Namespace) -> int:
+    from luxit_ray import review
+
+    if args.review_command == "export":
+        result = review.export_review_sheet(args.run_dir, n=args.n, seed=args.seed, out=args.out, force=args.force)
+    else:
+        result = review.import_review_sheet(args.run_dir, args.sheet)
+    _print_summary(result.summary())
+    return 0
+
+
+@command("report")
+def cmd_report(args: argparse.Namespace) -> int:
+    from luxit_ray.report import build_report
+
+    _print_summary(build_report(args.run_dir).summary())
+    return 0
+
+
+# ---- evaluate (exam / task harness) ------------------------------------------------------
+
+
+@command("evaluate")
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from luxit_ray.evaluate.runner import run_evaluate
+
+    _print_summary(run_evaluate(_load(args)))
+    return 0
+
+
+@command("export-lm-eval")
+def cmd_export_lm_eval(args: argparse.Namespace) -> int:
+    from luxit_ray.console import console
+    from luxit_ray.errors import ConfigError
+    from luxit_ray.evaluate.lm_eval_export import export_lm_eval
+
+    cfg = _load(args)
+    if cfg.evaluate is None:
+        raise ConfigError(["evaluate: the section is missing"], source=str(args.job))
+    result = export_lm_eval(cfg.evaluate, args.out, prefix=args.prefix)
+    console.print(f"lm-eval tasks in {result['dir']}: groups {result['groups']}, tasks {result['tasks']}")
+    console.print(f"run: lm_eval --include_path {result['dir']} --tasks {','.join(result['entry_points'])} --apply_chat_template ...")
+    return 0
+
+
+# ---- train (LoRA sweep on Ray Train) / merge ----------------------------------------------
+
+
+@command("train")
+def cmd_train(args: argparse.Namespace) -> int:
+    from luxit_ray.train.sweep import run_train
+
+    summary = run_train(_load(args))
+    _print_summary(summary)
+    return 1 if summary["failed"] else 0
+
+
+@command("merge")
+def cmd_merge(args: argparse.Namespace) -> int:
+    from luxit_ray.console import console
+    from luxit_ray.train.merge import merge_adapter
+
+    out = merge_adapter(str(args.adapter_dir), str(args.out), base=str(args.base) if args.base else None)
+    console.print(f"merged model written to {out}")
+    return 0
+
+
+# ---- serve (local vLLM server) / submit, status, stop, logs (Ray job server) -------------
+
+
+@command("serve")
+def cmd_serve(args: argparse.Namespace) -> int:
+    from luxit_ray import serve
+    from luxit_ray.config.serve import ServeConfig
+    from luxit_ray.console import console
+
+    if args.serve_command == "stop":
+        ports = [args.port] if args.port is not None else [h.port for h in serve.list_servers()]
+        if not ports:
+            console.print("no luxit vLLM server is recorded as running")
+        for port in ports:
+            stopped = serve.stop_local_server(port)
+            console.print(f"port {port}: {'stopped' if stopped else 'no server was running'}")
+        return 0
+    base = _load(args).serve if args.job else None
+    data = (base or ServeConfig()).model_dump()
+    for key in ("port", "model", "max_model_len", "startup_timeout_s", "venv"):
+        if getattr(args, key) is not None:
+            data[key] = getattr(args, key)
+    handle = serve.start_local_server(ServeConfig(**data))
+    console.print(f"vLLM serves {handle.model!r} at {handle.base_url} (pid {handle.pid}, ready after {handle.ready_after_s:.0f} s)")
+    console.print(f"endpoint: base_url={handle.base_url} model={handle.model} structured_output=json_schema")
+    console.print(f"log: {handle.log_path}")
+    console.print(f"stop it with: luxit serve stop --port {handle.port}")
+    return 0
+
+
+@command("submit")
+def cmd_submit(args: argparse.Namespace) -> int:
+    import json
+
+    from luxit_ray import submit
+    from luxit_ray.console import console, print_error
+
+    plan = submit.plan_submission(
+        args.job, args.overrides, address=args.address, working_dir=args.working_dir, pip=args.pip,
+        env_names=args.env, allow_missing_secrets=args.allow_missing_secrets,
+        submission_id=args.submission_id, resolve=not args.dry_run,
+    )
+    if args.dry_run:
+        console.print(f"entrypoint: {plan.entrypoint}")
+        console.print("runtime_env: " + json.dumps(plan.runtime_env, indent=2), markup=False)
+        console.print("metadata: " + json.dumps(plan.masked_metadata(), indent=2), markup=False)
+        return 0
+    job_id = submit.submit(plan)
+    if args.no_wait:
+        console.print(job_id, markup=False)
+        return 0
+    console.print(f"submitted {job_id} to {plan.address}; following its logs (Ctrl-C stops following, not the job)")
+    try:
+        status = submit.follow(plan.address, job_id, lambda line: console.print(line, markup=False, soft_wrap=True))
+    except KeyboardInterrupt:
+        console.print(f"stopped following; the job keeps running: luxit status {job_id} / luxit stop {job_id}")
+        return 130
+    info = submit.job_info(plan.address, job_id)
+    if status == "SUCCEEDED":
+        console.print(f"job {job_id} SUCCEEDED")
+    else:
+        print_error(f"job {job_id} {status}: {info['message']}")
+    return submit.exit_code(status)
+
+
+def _job_address(args: argparse.Namespace) -> str:
+    import os
+
+    from luxit_ray.submit import resolve_address
+
+    return resolve_address(args.address or os.environ.get("RAY_API_SERVER_ADDRESS") or os.environ.get("RAY_ADDRESS"))
+
+
+@command("status")
+def cmd_status(args: argparse.Namespace) -> int:
+    from luxit_ray import submit
+    from luxit_ray.console import print_table
+
+    info = submit.job_info(_job_address(args), args.job_id)
+    rows = [[k, str(v)] for k, v in info.items() if k != "metadata"] + [[k, v] for k, v in info["metadata"].items()]
+    print_table(f"job {args.job_id}", ["field", "value"], rows)
+    return 0 if info["status"] in ("SUCCEEDED", "RUNNING", "PENDING") else 1
+
+
+@command("stop")
+def cmd_stop(args: argparse.Namespace) -> int:
+    from luxit_ray import submit
+    from luxit_ray.console import console
+
+    status = submit.stop(_job_address(args), args.job_id, wait_s=args.wait)
+    console.print(f"job {args.job_id}: {status}")
+    return 0
+
+
+@command("logs")
+def cmd_logs(args: argparse.Namespace) -> int:
+    from luxit_ray import submit
+    from luxit_ray.console import console
+
+    address = _job_address(args)
+    if args.follow:
+        status = submit.follow(address, args.job_id, lambda line: console.print(line, markup=False, soft_wrap=True))
+        return submit.exit_code(status)
+    console.print(submit.logs(address, args.job_id), markup=False, soft_wrap=True, end="")
+    return 0
+
+
 def _job_parser(sub: argparse._SubParsersAction, name: str, help_: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=help_)
     p.add_argument("job", type=Path, help="job YAML under jobs/")
@@ -102,7 +303,65 @@ def build_parser() -> argparse.ArgumentParser:
     _job_parser(sub, "generate", "generate instruction/response pairs from the seeds")
     _job_parser(sub, "judge", "score the pairs with the judge(s) and keep or reject them")
     _job_parser(sub, "run", "prepare -> generate -> judge (finished steps are skipped)")
+    _job_parser(sub, "quickstart", "the whole mission on this machine: serve, run, export, report, train, evaluate")
     # --- further commands register their parsers below -----------------------------------
+    p = sub.add_parser("export", help="write the kept pairs as a dataset (Parquet/JSONL, card) into RUN_DIR/export")
+    p.add_argument("run_dir", type=Path, help="run folder whose judge step has finished")
+    p.add_argument("overrides", nargs="*", help="export settings, e.g. splits.validation_fraction=0.05 formats=[parquet]")
+    p = sub.add_parser("review", help="human review: draw a sheet to score, or import a scored sheet")
+    rsub = p.add_subparsers(dest="review_command", required=True)
+    rp = rsub.add_parser("export", help="draw a seeded, source-stratified sample into CSV/JSONL sheets")
+    rp.add_argument("run_dir", type=Path, help="run folder whose judge step has finished")
+    rp.add_argument("--n", type=int, default=100, help="pairs to sample (default 100)")
+    rp.add_argument("--seed", type=int, default=0, help="seed of the draw (default 0)")
+    rp.add_argument("--out", type=Path, default=None, help="folder for the sheets (default RUN_DIR/review)")
+    rp.add_argument("--force", action="store_true", help="overwrite an existing sheet and key")
+    rp = rsub.add_parser("import", help="validate a scored sheet and report agreement with the judge")
+    rp.add_argument("run_dir", type=Path, help="run folder the sheet was drawn from")
+    rp.add_argument("sheet", type=Path, help="the scored .csv or .jsonl sheet")
+    p = sub.add_parser("report", help="write the run report (tables as Markdown/JSON, PNG plots) and print it")
+    p.add_argument("run_dir", type=Path, help="run folder")
+    _job_parser(sub, "evaluate", "score models on the exam and tasks (Table 4 layout, invalid rates, deltas)")
+    p = _job_parser(sub, "export-lm-eval", "write the exam and tasks as lm-evaluation-harness tasks")
+    p.add_argument("--out", type=Path, required=True, help="folder for the task YAMLs and data (lm_eval --include_path)")
+    p.add_argument("--prefix", default="luxit_", help="task-name prefix (default luxit_)")
+    p = _job_parser(sub, "train", "LoRA-fine-tune the job's models concurrently on Ray Train (reruns resume)")
+    p = sub.add_parser("merge", help="merge a LoRA adapter into its base model and save a standalone model")
+    p.add_argument("adapter_dir", help="adapter folder or URI (RUN_DIR/train/<model>/adapter)")
+    p.add_argument("out", help="output folder or URI for the merged model")
+    p.add_argument("--base", type=Path, default=None, help="base model folder (default: the one the adapter records)")
+    # serve / submit / status / stop / logs
+    p = sub.add_parser("serve", help="run the local vLLM OpenAI-compatible server (SmolLM2 on CPU by default)")
+    ssub = p.add_subparsers(dest="serve_command", required=True)
+    sp = ssub.add_parser("local", help="start vLLM on 127.0.0.1 and return once it answers /v1/models")
+    sp.add_argument("--job", type=Path, default=None, help="take settings from this job's `serve` section")
+    sp.add_argument("overrides", nargs="*", help="dotted overrides of the job (with --job)")
+    sp.add_argument("--port", type=int, default=None, help="TCP port (default 8000; 0 picks a free one)")
+    sp.add_argument("--model", default=None, help="`smollm2` (default) or a local model folder")
+    sp.add_argument("--max-model-len", type=int, default=None, help="context window in tokens (default 4096)")
+    sp.add_argument("--startup-timeout-s", type=float, default=None, help="seconds to wait for start-up (default 600)")
+    sp.add_argument("--venv", default=None, help="virtualenv with vllm (default .venv-vllm next to the repo)")
+    sp = ssub.add_parser("stop", help="stop a server started by `luxit serve local` (all of them without --port)")
+    sp.add_argument("--port", type=int, default=None, help="port of the server to stop")
+    p = sub.add_parser("submit", help="validate a job YAML and run it on a Ray cluster via the job server")
+    p.add_argument("job", type=Path, help="job YAML (inside the working dir, e.g. jobs/...)")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, passed on to the job")
+    p.add_argument("--address", default=None, help="job server, e.g. http://HEAD:8265 (default: RAY_ADDRESS, then run.ray.address)")
+    p.add_argument("--no-wait", action="store_true", help="print the job id and return without following the logs")
+    p.add_argument("--pip", action="store_true", help="install the project's dependencies via runtime_env (image lacks them)")
+    p.add_argument("--working-dir", type=Path, default=None, help="folder uploaded as the job's working dir (default: the repo)")
+    p.add_argument("--env", action="append", default=[], metavar="NAME", help="also forward this environment variable (repeatable)")
+    p.add_argument("--allow-missing-secrets", action="store_true", help="submit even if an api_key_env variable is unset here")
+    p.add_argument("--submission-id", default=None, help="job id to use (default luxit-<name>-<time>-<hex>)")
+    p.add_argument("--dry-run", action="store_true", help="print the entrypoint and the masked runtime_env; submit nothing")
+    for name, help_ in (("status", "show a submitted job's status"), ("stop", "stop a submitted job"), ("logs", "print a submitted job's logs")):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("job_id", help="submission id printed by `luxit submit`")
+        p.add_argument("--address", default=None, help="job server, e.g. http://HEAD:8265 (default: RAY_ADDRESS)")
+        if name == "stop":
+            p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the job to end (default 60)")
+        if name == "logs":
+            p.add_argument("--follow", "-f", action="store_true", help="stream the logs until the job ends")
     return parser
 
 
