@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 
 DOCUMENTS = "documents"  # parsed documents of every source, before filtering (all rows kept)
 FILTERED = "filtered"  # every document with drop_filter/drop_reason set by the filters
+# CPUs reserved per filter actor. Two actor pools of 1 CPU each take both CPUs of a 2-CPU Ray and
+# the read and signature tasks behind them wait for ever ("backpressured: ResourceBudget"); half a
+# CPU each leaves room for the tasks (the actors still use a whole core when it is free).
+ACTOR_CPUS = 0.5
 
 
 def _write(ds, path) -> None:
@@ -119,6 +123,7 @@ def run_prepare(cfg: JobConfig) -> dict[str, Any]:
             import ray
 
             ds = ray.data.read_parquet(str(run.sub(DOCUMENTS)))
+            pool = max(1, int(ray.cluster_resources().get("CPU", 1)))
             bp = cfg.filters.boilerplate
             if bp.enabled:
                 lines = filters.learn_boilerplate(ds, bp)
@@ -126,13 +131,15 @@ def run_prepare(cfg: JobConfig) -> dict[str, Any]:
                     filters.BoilerplateStage,
                     fn_constructor_kwargs={"lines_by_source": lines},
                     batch_format="pyarrow",
-                    concurrency=(1, max(1, int(ray.available_resources().get("CPU", 1)))),
+                    compute=ray.data.ActorPoolStrategy(min_size=1, max_size=pool),
+                    num_cpus=ACTOR_CPUS,
                 )
             ds = ds.map_batches(
                 filters.FilterStage,
                 fn_constructor_kwargs={"filters_cfg": cfg.filters.model_dump(mode="json")},
                 batch_format="pyarrow",
-                concurrency=(1, max(1, int(ray.available_resources().get("CPU", 1)))),
+                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=pool),
+                num_cpus=ACTOR_CPUS,
             )
             ds = filters.dedup(ds, cfg.filters.dedup)
             _write(ds, run.sub(FILTERED))

@@ -50,7 +50,8 @@ def test_token_buckets():
 
 def test_rpm_limit_holds_in_server_log(openai_server, endpoint):
     client = LLMClient("local", endpoint(requests_per_minute=120, max_in_flight=64))
-    assert client.limiter is not None and not client.limiter.is_remote
+    # In-process without Ray, the named actor when an earlier test started Ray: the limit holds either way.
+    assert client.limiter is not None
     comps = client.chat_many([(_user(f"q{i}"), None) for i in range(10)])
     client.close()
     assert all(c.error is None for c in comps)
