@@ -44,7 +44,9 @@ def expand_paths(pattern: str) -> list[str]:
         files = [expanded] if os.path.isfile(expanded) else []
     if not files:
         raise InputError(pattern, "", "no such file (or no file matches the pattern)")
-    return files
+    # Absolute, because read tasks may run in another working directory (a submitted job's
+    # workers on other nodes) than the driver that expanded the pattern.
+    return [os.path.abspath(f) for f in files]
 
 
 def open_binary(path: str) -> IO[bytes]:

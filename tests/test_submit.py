@@ -1,0 +1,438 @@
+"""`luxit submit` against a real two-node Ray cluster started by the test, plus the plan checks.
+
+The slow test starts a head (`ray start --head`, dashboard on, one CPU, resource ``node_a``) and
+joins a second node (`ray start --address`, one CPU, resource ``node_b``), both in a temp dir
+with their own ports, submits a prepare job on a small news corpus with `luxit submit`, follows
+it to success, checks the seeds it wrote and that tasks of the job ran on both nodes, then
+submits a job whose corpus is missing and checks the exit code and the error line. Both nodes
+and every process they started are stopped at the end, even on failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pyarrow.dataset as pads
+import pytest
+import yaml
+
+from luxit_ray import submit
+from luxit_ray.config import job_from_dict
+from luxit_ray.errors import ConfigError, LuxitError
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+SECRET_NAME = "LUXIT_SUBMIT_TEST_KEY"
+SECRET_VALUE = "sk-luxit-test-" + "7f3a9c" * 4
+
+
+def write_project(root: Path, output_dir: Path) -> Path:
+    """A user's project folder: the job YAML (it travels as the working dir) and its corpus (read
+    by absolute path, as from a cluster's shared storage)."""
+    (root / "jobs").mkdir(parents=True, exist_ok=True)
+    (root / "data").mkdir(exist_ok=True)
+    shutil.copy(REPO / "tests" / "data" / "rtl-sample.jsonl", root / "data" / "rtl.jsonl")
+    job = {
+        "run": {"name": "submit-test", "output_dir": str(output_dir), "run_id": "submit-1"},
+        "sources": [{"type": "news", "name": "rtl", "path": str(root / "data" / "rtl.jsonl")}],
+        "filters": {"min_chars": 300, "boilerplate": {"enabled": False}},
+        "sample": {"seed": 7, "quotas": {"rtl": "all"}},
+        # Never called by prepare; here so the submission carries a secret to mask.
+        "endpoints": {"gen": {"base_url": "http://127.0.0.1:9/v1", "model": "x", "api_key_env": SECRET_NAME}},
+    }
+    path = root / "jobs" / "tiny.yaml"
+    path.write_text(yaml.safe_dump(job, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+# ---- plans (no cluster) -------------------------------------------------------------------
+
+
+def test_plan_validates_masks_secrets_and_builds_the_entrypoint(tmp_path, monkeypatch):
+    job = write_project(tmp_path / "proj", tmp_path / "out")
+    monkeypatch.setenv(SECRET_NAME, SECRET_VALUE)
+    monkeypatch.setenv("LUXIT_EXTRA", "visible")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.delenv("RAY_API_SERVER_ADDRESS", raising=False)
+    plan = submit.plan_submission(
+        job, ["sample.seed=3"], address="http://head:8265/", working_dir=tmp_path / "proj",
+        env_names=["LUXIT_EXTRA"], submission_id="job-1",
+    )
+    assert plan.address == "http://head:8265"
+    assert plan.command == "run"
+    assert plan.entrypoint == "python -m luxit_ray.submit run jobs/tiny.yaml sample.seed=3 run.ray.address=null"
+    assert plan.runtime_env["working_dir"] == str((tmp_path / "proj").resolve())
+    assert plan.runtime_env["worker_process_setup_hook"] == "luxit_ray.submit.export_job_secrets"
+    assert "/.venv" in plan.runtime_env["excludes"] and "/.venv-vllm" in plan.runtime_env["excludes"]
+    # Secrets travel in the job's metadata, never in runtime_env (Ray logs runtime_envs).
+    assert "env_vars" not in plan.runtime_env
+    assert SECRET_VALUE not in json.dumps(plan.runtime_env)
+    assert plan.metadata["luxit.secret." + SECRET_NAME] == SECRET_VALUE
+    assert plan.metadata["luxit.secret.LUXIT_EXTRA"] == "visible"
+    assert plan.secret_names == ["LUXIT_EXTRA", SECRET_NAME]
+    masked = plan.masked_metadata()
+    assert masked["luxit.secret." + SECRET_NAME] == "***" and masked["luxit.secret.LUXIT_EXTRA"] == "***"
+    assert masked["luxit_job"] == "submit-test" and SECRET_VALUE not in json.dumps(masked)
+    assert plan.submission_id == "job-1"
+    assert "pip" not in plan.runtime_env
+
+
+def test_job_secrets_reach_the_driver_environment(monkeypatch):
+    # Ray hands a submitted job's config to its driver in RAY_JOB_CONFIG_JSON_ENV_VAR.
+    meta = {"luxit.secret.LUXIT_T1": "v1", "luxit.secret.LUXIT_T2": "v2", "luxit_job": "x"}
+    monkeypatch.setenv("RAY_JOB_CONFIG_JSON_ENV_VAR", json.dumps({"runtime_env": {}, "metadata": meta}))
+    monkeypatch.delenv("LUXIT_T1", raising=False)
+    monkeypatch.setenv("LUXIT_T2", "already-set")
+    assert submit.export_job_secrets() == ["LUXIT_T1"]
+    assert os.environ["LUXIT_T1"] == "v1" and os.environ["LUXIT_T2"] == "already-set"
+    monkeypatch.delenv("LUXIT_T1")
+    # the job's entrypoint exports them, then runs the luxit CLI
+    assert submit.job_main(["validate", str(REPO / "jobs" / "full-deepseek-api.yaml")]) == 0
+    assert os.environ["LUXIT_T1"] == "v1"
+
+
+def test_plan_reports_every_problem_before_submitting(tmp_path, monkeypatch):
+    job = write_project(tmp_path / "proj", tmp_path / "out")
+    monkeypatch.delenv(SECRET_NAME, raising=False)
+    # The job lies outside the working dir AND its secret is not set: both are reported.
+    with pytest.raises(ConfigError) as err:
+        submit.plan_submission(job, address="http://head:8265", working_dir=tmp_path / "elsewhere")
+    assert len(err.value.problems) == 2
+    assert "outside the working dir" in err.value.problems[0]
+    assert f"['{SECRET_NAME}'] are not set here" in err.value.problems[1]
+    # A broken config is refused with every key named, before anything else.
+    with pytest.raises(ConfigError) as err:
+        submit.plan_submission(job, ["sample.seed=abc", "filters.min_chars=-1"], address="http://h:1")
+    assert sorted(p.split(":")[0] for p in err.value.problems) == ["filters.min_chars", "sample.seed"]
+    # The cluster may provide the key itself.
+    plan = submit.plan_submission(job, address="http://h:1", working_dir=tmp_path / "proj", allow_missing_secrets=True)
+    assert plan.secret_names == [] and not any(k.startswith("luxit.secret.") for k in plan.metadata)
+
+
+def test_job_command_follows_the_sections():
+    from luxit_ray.config import load_job
+
+    assert submit.job_command(load_job(REPO / "jobs" / "train-sweep.yaml")) == "train"
+    assert submit.job_command(load_job(REPO / "jobs" / "eval.yaml")) == "evaluate"
+    assert submit.job_command(load_job(REPO / "jobs" / "full-deepseek-api.yaml")) == "run"
+    assert submit.job_command(job_from_dict({"sources": [{"type": "news", "path": "x.jsonl"}]})) == "run"
+    assert submit.job_command(job_from_dict({})) == "run"
+    assert submit.exit_code("SUCCEEDED") == 0
+    assert [submit.exit_code(s) for s in ("FAILED", "STOPPED")] == [1, 1]
+
+
+def test_address_comes_from_flag_then_env_then_job(tmp_path, monkeypatch):
+    job = write_project(tmp_path / "proj", tmp_path / "out")
+    monkeypatch.setenv(SECRET_NAME, "x")
+    monkeypatch.delenv("RAY_API_SERVER_ADDRESS", raising=False)
+    monkeypatch.setenv("RAY_ADDRESS", "http://from-env:8265")
+    wd = tmp_path / "proj"
+    assert submit.plan_submission(job, address="http://flag:8265", working_dir=wd).address == "http://flag:8265"
+    assert submit.plan_submission(job, working_dir=wd).address == "http://from-env:8265"
+    monkeypatch.delenv("RAY_ADDRESS")
+    over = ["run.ray.address=http://from-job:8265"]
+    assert submit.plan_submission(job, over, working_dir=wd).address == "http://from-job:8265"
+    with pytest.raises(LuxitError, match="no Ray cluster address"):
+        submit.plan_submission(job, working_dir=wd)
+
+
+def test_repo_upload_stays_small_and_leaves_venvs_out(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "x")
+    monkeypatch.setenv("DEEPSEEK_API_KEY", "y")
+    plan = submit.plan_submission(REPO / "jobs" / "full-deepseek-api.yaml", resolve=False)
+    preview = submit.upload_preview(plan)
+    assert preview["bytes"] < 8 * 1024 * 1024, preview
+    assert 0 < preview["files"] < 2000
+    zipped = [p for p, _ in preview["largest"]]
+    assert not any(p.startswith((".venv", "runs/", ".git/")) for p in zipped)
+
+
+# ---- a real two-node cluster -------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _http_json(url: str, timeout: float = 5.0):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return json.loads(r.read().decode())
+
+
+# `ray start` waits a fixed 30 s for its raylet to show up in the GCS and gives up after that; on a
+# loaded 2-core machine the raylet (which first waits for its Python agents to import) can take
+# longer. This runs the same `ray start` command, waiting (up to 5 min, while the raylet lives)
+# for the registration right after the node's processes are started.
+PATIENT_RAY_START = """
+import sys, time
+import ray._private.services as services
+from ray._private import node as node_mod
+_start = node_mod.Node.start_ray_processes
+def patient_start(self):
+    _start(self)
+    raylet = self.all_processes.get("raylet", [None])[0]
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and (raylet is None or raylet.process.poll() is None):
+        try:
+            services.get_node(self.gcs_address, self._node_id)
+            return
+        except RuntimeError:
+            time.sleep(1.0)
+node_mod.Node.start_ray_processes = patient_start
+from ray.scripts.scripts import main
+sys.argv[0] = "ray"
+sys.exit(main())
+"""
+
+
+class LocalCluster:
+    """Two `ray start --block` processes, each in its own session, in one temp dir."""
+
+    def __init__(self) -> None:
+        # Short path: Ray's unix sockets live under it (108-character limit).
+        self.tmp = Path(tempfile.mkdtemp(prefix="lxr-", dir="/tmp"))
+        self.gcs_port = _free_port()
+        self.dashboard_port = _free_port()
+        self.address = f"http://127.0.0.1:{self.dashboard_port}"
+        self.env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS")}
+        self.env.update({
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            # A throwaway cluster bound to this machine: no token to share between the nodes.
+            "RAY_AUTH_MODE": "disabled",
+            "RAY_USAGE_STATS_ENABLED": "0",
+            "RAY_DATA_DISABLE_PROGRESS_BARS": "1",
+            # On a loaded 2-core machine the dashboard agent can take longer than the raylet's
+            # default wait for its port file; the raylet then aborts at start-up.
+            "RAY_agent_register_timeout_ms": "300000",
+        })
+        self.procs: list[subprocess.Popen] = []
+
+    def _start(self, name: str, head: bool) -> None:
+        args = [
+            sys.executable, "-c", PATIENT_RAY_START, "start", "--block", "--num-cpus", "1",
+            "--resources", json.dumps({name: 1}), "--node-ip-address", "127.0.0.1",
+            "--temp-dir", str(self.tmp), "--disable-usage-stats",
+            "--node-manager-port", str(_free_port()), "--object-manager-port", str(_free_port()),
+            "--dashboard-agent-listen-port", str(_free_port()), "--dashboard-agent-grpc-port", str(_free_port()),
+            "--runtime-env-agent-port", str(_free_port()), "--metrics-export-port", str(_free_port()),
+        ]
+        if head:
+            args += [
+                "--head", "--port", str(self.gcs_port), "--include-dashboard", "true",
+                "--dashboard-host", "127.0.0.1", "--dashboard-port", str(self.dashboard_port),
+                "--ray-client-server-port", str(_free_port()),
+            ]
+        else:
+            args += ["--address", f"127.0.0.1:{self.gcs_port}"]
+        log = open(self.tmp / f"{name}.out", "wb")  # noqa: SIM115 - the child keeps it open
+        self.procs.append(subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                           stdin=subprocess.DEVNULL, start_new_session=True))
+
+    def _wait(self, what: str, ok, timeout: float = 300.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for p in self.procs:
+                if p.poll() is not None:
+                    raise RuntimeError(f"a ray node exited ({p.returncode}) while waiting for {what}: "
+                                       + self.log_tail())
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                if ok():
+                    return
+            time.sleep(1.0)
+        raise RuntimeError(f"timed out waiting for {what}: " + self.log_tail())
+
+    def log_tail(self) -> str:
+        return "\n".join(p.name + ": " + p.read_text(errors="replace")[-1500:] for p in self.tmp.glob("*.out"))
+
+    def nodes(self) -> list[dict]:
+        data = _http_json(f"{self.address}/api/v0/nodes?detail=1&limit=100")
+        return [n for n in data["data"]["result"]["result"] if n["state"] == "ALIVE"]
+
+    def start(self) -> None:
+        self._start_node("node_a", True, "the head and its job server", lambda: (
+            "Ray runtime started" in (self.tmp / "node_a.out").read_text(errors="replace")
+            and _http_json(f"{self.address}/api/version")["ray_version"]))
+        self._start_node("node_b", False, "the second node", lambda: len(self.nodes()) == 2)
+
+    def _start_node(self, name: str, head: bool, what: str, ok, attempts: int = 3) -> None:
+        # `ray start` gives its raylet a fixed 30 s to register with the GCS; on a loaded 2-core
+        # machine that can pass, and the node exits: start it again (its leftovers stopped first).
+        for attempt in range(1, attempts + 1):
+            self._start(name, head)
+            try:
+                self._wait(what, ok)
+                return
+            except RuntimeError as exc:
+                failed = self.procs.pop()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(failed.pid, signal.SIGKILL)
+                failed.wait(timeout=30)
+                if attempt == attempts or "timed out during startup" not in self.log_tail():
+                    raise
+                print(f"{name}: start attempt {attempt} failed, retrying ({str(exc)[:200]})")
+
+    def our_processes(self) -> list[int]:
+        """Every live process this cluster started: the nodes' sessions, anything naming the temp
+        dir, and job drivers (their own session) whose RAY_ADDRESS is this cluster's GCS."""
+        sids = {p.pid for p in self.procs}
+        gcs = f"RAY_ADDRESS=127.0.0.1:{self.gcs_port}".encode()
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                fields = stat[stat.rfind(")") + 2:].split()
+                if fields[0] in ("Z", "X"):
+                    continue
+                mine = int(fields[3]) in sids or str(self.tmp).encode() in (entry / "cmdline").read_bytes()
+                mine = mine or gcs in (entry / "environ").read_bytes()
+            except (OSError, IndexError, ValueError):
+                continue
+            if mine:
+                found.append(int(entry.name))
+        return found
+
+    def stop(self) -> list[int]:
+        """Stop both nodes (SIGTERM to their process groups, then SIGKILL to anything left);
+        returns the pids that had to be killed after the grace period."""
+        for p in reversed(self.procs):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while self.our_processes() and time.monotonic() < deadline:
+            for p in self.procs:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    p.wait(timeout=0.2)
+            time.sleep(0.5)
+        left = self.our_processes()
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for p in self.procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=10)
+        return left
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = LocalCluster()
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
+        time.sleep(1.0)
+        survivors = c.our_processes()
+        shutil.rmtree(c.tmp, ignore_errors=True)
+        assert survivors == [], f"Ray processes left running: {survivors}"
+
+
+def _luxit(cluster: LocalCluster, *args: str, timeout: float = 420) -> subprocess.CompletedProcess:
+    env = dict(cluster.env, **{SECRET_NAME: SECRET_VALUE, "COLUMNS": "200"})
+    return subprocess.run([sys.executable, "-m", "luxit_ray.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout, cwd=str(REPO))
+
+
+CHECK_SECRET = """
+import hashlib, os, sys
+import ray
+from luxit_ray.submit import export_job_secrets
+
+export_job_secrets()
+name = sys.argv[1]
+
+
+def digest():
+    return hashlib.sha256(os.environ.get(name, "").encode()).hexdigest()
+
+
+@ray.remote(num_cpus=0.01)
+def probe():
+    return digest()
+
+
+ray.init()
+print("driver", digest())
+for node in ("node_a", "node_b"):
+    print("worker", node, ray.get(probe.options(resources={node: 0.01}).remote()))
+"""
+
+
+@pytest.mark.slow
+def test_submit_runs_on_both_nodes_and_reports_failures(cluster, tmp_path, monkeypatch):
+    monkeypatch.setenv(SECRET_NAME, SECRET_VALUE)
+    from ray.job_submission import JobSubmissionClient
+    from ray.util.state import list_tasks
+
+    out = tmp_path / "out"
+    proj = tmp_path / "proj"
+    job = write_project(proj, out)
+
+    done = _luxit(cluster, "submit", str(job), "--address", cluster.address, "--working-dir", str(proj),
+                  "--submission-id", "ok-1")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "job ok-1 SUCCEEDED" in done.stdout
+    assert "prepare" in done.stdout  # the job's own summary table came through the followed logs
+    assert SECRET_VALUE not in done.stdout + done.stderr
+
+    # outputs: the seeds of the run, with the manifest's counts
+    run_dir = out / "submit-1"
+    assert (run_dir / "seeds" / "_SUCCESS").is_file()
+    seeds = pads.dataset(str(run_dir / "seeds"), format="parquet").to_table(columns=["doc_id", "source"])
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert seeds.num_rows == manifest["steps"]["prepare"]["seeds"]["rtl"] > 0
+    assert set(seeds["source"].to_pylist()) == {"rtl"}
+
+    # tasks of this job ran on both nodes
+    client = JobSubmissionClient(cluster.address)
+    ray_job_id = client.get_job_info("ok-1").job_id
+    tasks = list_tasks(address=cluster.address, filters=[("job_id", "=", ray_job_id)], limit=10000,
+                       detail=True, raise_on_missing_output=False)
+    label = {n["node_id"]: next(r for r in n["resources_total"] if r.startswith("node_")) for n in cluster.nodes()}
+    used = {label[t.node_id] for t in tasks if t.node_id in label}
+    assert used == {"node_a", "node_b"}, [(t.name, t.node_id) for t in tasks]
+
+    # a job whose corpus is missing: non-zero exit, the error line in the followed logs
+    missing = str(proj / "data" / "missing.jsonl")
+    failed = _luxit(cluster, "submit", str(job), f"sources.0.path={missing}", "run.run_id=submit-2",
+                    "--address", cluster.address, "--working-dir", str(proj), "--submission-id", "bad-1")
+    assert failed.returncode == 1, failed.stdout[-3000:] + failed.stderr[-3000:]
+    assert f"error: {missing}: no such file" in failed.stdout
+    assert "job bad-1 FAILED" in failed.stderr
+    status = _luxit(cluster, "status", "bad-1", "--address", cluster.address)
+    assert status.returncode == 1 and "FAILED" in status.stdout
+    logs = _luxit(cluster, "logs", "bad-1", "--address", cluster.address)
+    assert logs.returncode == 0 and f"error: {missing}: no such file" in logs.stdout
+
+    # the secret reaches the driver and the workers of a job on both nodes
+    check = proj / "check_secret.py"
+    check.write_text(CHECK_SECRET, encoding="utf-8")
+    plan = submit.plan_submission(job, address=cluster.address, working_dir=proj, submission_id="secret-1")
+    plan.entrypoint = f"python check_secret.py {SECRET_NAME}"
+    submit.submit(plan)
+    lines: list[str] = []
+    assert submit.follow(cluster.address, "secret-1", lines.append) == "SUCCEEDED", lines[-30:]
+    digest = hashlib.sha256(SECRET_VALUE.encode()).hexdigest()
+    assert f"driver {digest}" in lines and f"worker node_a {digest}" in lines and f"worker node_b {digest}" in lines
+    shown = submit.job_info(cluster.address, "secret-1")["metadata"]
+    assert shown["luxit.secret." + SECRET_NAME] == "***"
+
+    # the secret went to the job's processes only: no file of the cluster holds it
+    leaked = [str(p) for p in cluster.tmp.rglob("*") if p.is_file() and SECRET_VALUE.encode() in p.read_bytes()]
+    assert leaked == []
