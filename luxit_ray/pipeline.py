@@ -242,7 +242,7 @@ def run_generate(cfg: JobConfig) -> dict[str, Any]:
     endpoint = cfg.endpoints[g.endpoint]
     _check_key(g.endpoint, endpoint)
     template = PromptTemplate.load(g.prompt)
-    prompt_vars = dict(getattr(g, "prompt_vars", None) or {})
+    prompt_vars = dict(g.prompt_vars)
     for date in ("2024-03-01", None):  # fail before Ray starts if the template needs other variables
         template.render(language=g.language, n_pairs=g.pairs_per_seed, title="T", text="X", date=date,
                         source_type="news", wrap_output=True, **prompt_vars)
@@ -335,8 +335,8 @@ def run_judge(cfg: JobConfig) -> dict[str, Any]:
     if run.is_done(runs.JUDGED):
         log.info("judge already finished in %s: skipped", run.path)
         return _judge_summary(run, run.manifest().get("steps", {}).get("judge", {}))
-    include_source = bool(getattr(jc, "include_source", True))
-    prompt_vars = dict(getattr(jc, "prompt_vars", None) or {})
+    include_source = jc.include_source
+    prompt_vars = dict(jc.prompt_vars)
     judges = []
     for spec in jc.judges:
         endpoint = cfg.endpoints[spec.endpoint]

@@ -7,9 +7,9 @@ here (English defaults; jobs/eval.yaml sets the Luxembourgish ones).
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from luxit_ray.config.base import StrictModel
 from luxit_ray.config.train import TemplateFamilyName
@@ -19,10 +19,20 @@ GROUPS = ("base", "instruct", "fine-tuned")
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
+def _check_safe_name(v: str) -> str:
+    if not _SAFE_NAME.match(v):
+        raise ValueError("use letters, digits, '_', '-', '.' only (it names a file)")
+    return v
+
+
+# Exam, task and model names all name files (sample logs, lm-eval exports): one rule for all.
+SafeName = Annotated[str, AfterValidator(_check_safe_name)]
+
+
 class ExamConfig(StrictModel):
     """A multiple-choice exam file (JSONL, CSV or Parquet) with levels and categories."""
 
-    name: str = Field(default="exam", description="Name of the exam in reports and lm-eval exports.")
+    name: SafeName = Field(default="exam", description="Name of the exam in reports and lm-eval exports.")
     path: str = Field(description="Exam file: .jsonl, .csv or .parquet (columns id, level, category, passage?, question, choices, answer).")
     format: Literal["auto", "jsonl", "csv", "parquet"] = Field(
         default="auto", description="File format; auto: from the file extension."
@@ -36,12 +46,6 @@ class ExamConfig(StrictModel):
         default=0, description="How an integer `answer` counts: 0 (first choice is 0) or 1 (first choice is 1)."
     )
 
-    @field_validator("name")
-    @classmethod
-    def _safe(cls, v: str) -> str:
-        if not _SAFE_NAME.match(v):
-            raise ValueError("use letters, digits, '_', '-', '.' only")
-        return v
 
     @field_validator("levels")
     @classmethod
@@ -55,7 +59,7 @@ class ExamConfig(StrictModel):
 class ClassificationTaskConfig(StrictModel):
     """An ltzGLUE-style classification task, run as multiple choice over its label names."""
 
-    name: str = Field(description="Task name; a `task` column in the file, if present, must equal it.")
+    name: SafeName = Field(description="Task name; a `task` column in the file, if present, must equal it.")
     path: str = Field(description="Task file: .jsonl, .csv or .parquet (columns id, task?, text, text_pair?, label).")
     format: Literal["auto", "jsonl", "csv", "parquet"] = Field(
         default="auto", description="File format; auto: from the file extension."
@@ -71,12 +75,6 @@ class ClassificationTaskConfig(StrictModel):
     text_heading: str = Field(default="Text:", description="Heading shown above `text`.")
     pair_heading: str = Field(default="Second text:", description="Heading shown above `text_pair` when present.")
 
-    @field_validator("name")
-    @classmethod
-    def _safe(cls, v: str) -> str:
-        if not _SAFE_NAME.match(v):
-            raise ValueError("use letters, digits, '_', '-', '.' only")
-        return v
 
     @field_validator("labels")
     @classmethod
@@ -113,7 +111,7 @@ class PromptConfig(StrictModel):
 class ModelSpec(StrictModel):
     """One model to evaluate: a local folder (or `smollm2`), optionally with a LoRA adapter."""
 
-    name: str = Field(description="Row label in the report; also the sample-log file name.")
+    name: SafeName = Field(description="Row label in the report; also the sample-log file name.")
     path: str = Field(description="Local model folder with config.json, or `smollm2` for the bundled small model.")
     adapter: str | None = Field(default=None, description="LoRA adapter folder (peft: adapter_config.json + weights) applied on top of `path`.")
     group: Literal["base", "instruct", "fine-tuned"] = Field(description="Row group of the Table 4 layout.")
@@ -131,12 +129,6 @@ class ModelSpec(StrictModel):
     num_gpus: float | None = Field(default=None, ge=0, description="GPUs for this model's actor; null: evaluate.num_gpus_per_model.")
     num_cpus: float | None = Field(default=None, gt=0, description="CPUs for this model's actor; null: evaluate.num_cpus_per_model.")
 
-    @field_validator("name")
-    @classmethod
-    def _safe(cls, v: str) -> str:
-        if not _SAFE_NAME.match(v):
-            raise ValueError("use letters, digits, '_', '-', '.' only (it names a file)")
-        return v
 
 
 class EvaluateConfig(StrictModel):
