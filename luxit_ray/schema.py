@@ -53,7 +53,10 @@ RAW_OUTPUT = "raw_output"
 REASONING = "reasoning"  # stripped <think> text or the endpoint's reasoning field
 USAGE = "usage"  # JSON: prompt_tokens, completion_tokens, reasoning_tokens, cached, retries
 ERROR = "error"  # null on success; "<kind>: <detail>" otherwise
-ERROR_KIND = "error_kind"  # parse | schema | length | context_length | http | timeout | empty ...
+# The call failed (llm.client.ERROR_KINDS): length | context_length | timeout | http_5xx | http_429 |
+# bad_request | empty | connection | bad_response; or its answer did not parse (parsing.py):
+# parse (no JSON) | schema (JSON of the wrong shape) | count (fewer or more pairs than asked).
+ERROR_KIND = "error_kind"
 CACHE_HIT = "cache_hit"
 
 # --- pairs (generate) -----------------------------------------------------------------

@@ -39,6 +39,13 @@ class EndpointConfig(StrictModel):
         description="json_schema where the endpoint supports it (vLLM, OpenAI); json_object for plain JSON mode; none otherwise.",
     )
     max_in_flight: int = Field(default=256, ge=1, description="Requests in flight per actor of a stage.")
+    transport: Literal["aiohttp", "openai"] = Field(
+        default="aiohttp",
+        description=(
+            "HTTP client under the OpenAI wire format: aiohttp (ours; keeps thousands in flight on one core) "
+            "or openai (the AsyncOpenAI SDK on its aiohttp client; slower per request, see BENCHMARKS.md)."
+        ),
+    )
     requests_per_minute: int | None = Field(default=None, gt=0, description="Endpoint limit shared by all actors (null: none).")
     tokens_per_minute: int | None = Field(default=None, gt=0, description="Endpoint token limit shared by all actors (null: none).")
     timeout_s: float = Field(default=600.0, gt=0, description="Per-request timeout in seconds.")

@@ -298,8 +298,9 @@ class LLMClient:
             when Ray is initialised, else in-process).
         accountant: An :class:`~luxit_ray.llm.accounting.AccountantHandle`; None: a private
             in-process one (``client.accountant``).
-        transport: ``"aiohttp"`` (default: our aiohttp transport), ``"openai"`` (the
-            ``AsyncOpenAI`` SDK on its aiohttp client), or a :class:`Transport` instance.
+        transport: ``"aiohttp"`` (our aiohttp transport), ``"openai"`` (the ``AsyncOpenAI``
+            SDK on its aiohttp client), or a :class:`Transport` instance; None: the endpoint's
+            ``transport`` setting.
         stage: Stage label used for accounting (e.g. ``"generate"``, ``"judge:gpt5mini"``).
 
     Raises:
@@ -333,7 +334,7 @@ class LLMClient:
             self._transport = transport
         else:
             self._transport = make_transport(
-                transport or "aiohttp",
+                transport or endpoint.transport,
                 base_url=self.base_url,
                 api_key=api_key,
                 max_connections=endpoint.max_in_flight,

@@ -115,6 +115,7 @@ class GenerateStage:
             transport=transport, stage=STAGE,
         )
         self._checked = False
+        self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self.truncated = 0
 
@@ -144,7 +145,10 @@ class GenerateStage:
         return self._loop.run_until_complete(self(batch))
 
     def close(self) -> None:
-        """Flush accounting, close connections and the cache."""
+        """Flush accounting, close connections and the cache (safe to call twice)."""
+        if getattr(self, "_closed", True):
+            return
+        self._closed = True
         try:
             if self._loop is not None:
                 self._loop.run_until_complete(self.client.aclose())
@@ -155,6 +159,14 @@ class GenerateStage:
         finally:
             if self.cache is not None:
                 self.cache.close()
+
+    def __del__(self) -> None:
+        # Ray Data drops the UDF when its actor exits (``__ray_shutdown__``): close here so the
+        # last accounting reaches the accountant, the cache writer drains and no session leaks.
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown; nothing left to report to
+            pass
 
     # -- pieces (public for tests) -----------------------------------------------------
     def render(self, seed: Mapping[str, Any]) -> list[dict[str, str]]:

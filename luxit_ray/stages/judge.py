@@ -226,6 +226,7 @@ class JudgeStage:
                 client=client,
             ))
         self._checked = False
+        self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- Ray Data entry point ----------------------------------------------------------
@@ -272,7 +273,10 @@ class JudgeStage:
         return self._loop.run_until_complete(self(batch))
 
     def close(self) -> None:
-        """Flush accounting, close connections and the cache."""
+        """Flush accounting, close connections and the cache (safe to call twice)."""
+        if getattr(self, "_closed", True):
+            return
+        self._closed = True
         try:
             for j in self.judges:
                 if self._loop is not None:
@@ -285,6 +289,14 @@ class JudgeStage:
         finally:
             if self.cache is not None:
                 self.cache.close()
+
+    def __del__(self) -> None:
+        # Ray Data drops the UDF when its actor exits (``__ray_shutdown__``): close here so the
+        # last accounting reaches the accountant, the cache writer drains and no session leaks.
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown; nothing left to report to
+            pass
 
     # -- pieces (public for tests) -----------------------------------------------------
     def render(self, judge: _Judge, row: Mapping[str, Any], source_text: str | None) -> list[dict[str, str]]:

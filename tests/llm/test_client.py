@@ -272,3 +272,18 @@ def test_chat_many_async_from_a_foreign_loop(openai_server, endpoint):
     assert [[c.content for c in batch] for batch in out] == [[f"{b}-{i}!" for i in range(5)] for b in range(3)]
     assert openai_server.max_in_flight == 4  # one bound for all batches
     assert client._loop_thread is None
+
+
+def test_endpoint_transport_setting_picks_the_client(openai_server, endpoint):
+    # transport: openai in the endpoint's config sends through the AsyncOpenAI SDK (it names
+    # itself in User-Agent); the default aiohttp transport sends no User-Agent at all.
+    agents = []
+
+    def script(req):
+        agents.append(req.headers.get("User-Agent"))
+        return Reply(content="x")
+
+    openai_server.set_script(script)
+    assert _one(LLMClient("local", endpoint(transport="openai"))).content == "x"
+    assert _one(LLMClient("local", endpoint())).content == "x"
+    assert agents[0].startswith("AsyncOpenAI/Python") and agents[1] is None

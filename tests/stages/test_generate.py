@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 
 import pytest
@@ -196,3 +198,20 @@ def test_missing_columns_are_named(server):
     finally:
         stage.close()
     assert server.count() == 0
+
+
+def test_dropping_the_stage_closes_client_and_cache(server, tmp_path):
+    # Ray Data never calls close(): it drops the UDF when the actor exits. Dropping must close
+    # the connections and drain the cache writer, and a second close() is harmless.
+    stage = _stage(server, cache_uri=str(tmp_path / "cache"))
+    client, cache = stage.client, stage.cache
+    rows = asyncio.run(stage(_batch(SEEDS[:1]))).to_pylist()  # as Ray Data calls it: on its own loop
+    assert [r[S.PAIR_INDEX] for r in rows] == [0, 1, 2]
+    assert (client._closed, cache._closed) == (False, False)
+    del stage
+    gc.collect()
+    assert (client._closed, cache._closed) == (True, True)
+    again = _stage(server, cache_uri=str(tmp_path / "cache"))
+    again.close()
+    again.close()
+    assert server.count() == 1
