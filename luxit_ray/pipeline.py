@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 # ==== prepare (owned by the lead) ========================================================
 
 DOCUMENTS = "documents"  # parsed documents of every source, before filtering (all rows kept)
+SCREENED = "_screened"  # documents after boilerplate removal and the row filters, before dedup
 FILTERED = "filtered"  # every document with drop_filter/drop_reason set by the filters
 # CPUs reserved per filter actor. Two actor pools of 1 CPU each take both CPUs of a 2-CPU Ray and
 # the read and signature tasks behind them wait for ever ("backpressured: ResourceBudget"); half a
@@ -96,11 +97,13 @@ def run_prepare(cfg: JobConfig) -> dict[str, Any]:
 
     Steps (each a Parquet folder of the run, skipped on a rerun once its marker exists):
     ``documents/`` every parsed document (bad input quarantined as rows, or the run stops with
-    an InputError naming file and position); ``filtered/`` the same rows with boilerplate lines
-    removed and drop_filter/drop_reason set by the filters in FILTER_ORDER; then ``rejects/``
+    an InputError naming file and position); ``_screened/`` (temporary) the same rows with
+    boilerplate lines removed and drop_filter/drop_reason set by the row filters; ``filtered/``
+    those rows with duplicates marked too (FILTER_ORDER); then ``rejects/``
     (every dropped row with its reason) and ``seeds/`` (the kept rows drawn by per-source
     quotas).
     """
+    import shutil
     import time
 
     from luxit_ray import filters, sampling, sources
@@ -122,28 +125,34 @@ def run_prepare(cfg: JobConfig) -> dict[str, Any]:
         if not run.is_done(FILTERED):
             import ray
 
-            ds = ray.data.read_parquet(str(run.sub(DOCUMENTS)))
-            pool = max(1, int(ray.cluster_resources().get("CPU", 1)))
-            bp = cfg.filters.boilerplate
-            if bp.enabled:
-                lines = filters.learn_boilerplate(ds, bp)
+            if not run.is_done(SCREENED):
+                # Written once: dedup reads its input twice (signatures, then marks), and the
+                # boilerplate and language filters are the costly part of preparation.
+                ds = ray.data.read_parquet(str(run.sub(DOCUMENTS)))
+                pool = max(1, int(ray.cluster_resources().get("CPU", 1)))
+                bp = cfg.filters.boilerplate
+                if bp.enabled:
+                    lines = filters.learn_boilerplate(ds, bp)
+                    ds = ds.map_batches(
+                        filters.BoilerplateStage,
+                        fn_constructor_kwargs={"lines_by_source": lines},
+                        batch_format="pyarrow",
+                        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=pool),
+                        num_cpus=ACTOR_CPUS,
+                    )
                 ds = ds.map_batches(
-                    filters.BoilerplateStage,
-                    fn_constructor_kwargs={"lines_by_source": lines},
+                    filters.FilterStage,
+                    fn_constructor_kwargs={"filters_cfg": cfg.filters.model_dump(mode="json")},
                     batch_format="pyarrow",
                     compute=ray.data.ActorPoolStrategy(min_size=1, max_size=pool),
                     num_cpus=ACTOR_CPUS,
                 )
-            ds = ds.map_batches(
-                filters.FilterStage,
-                fn_constructor_kwargs={"filters_cfg": cfg.filters.model_dump(mode="json")},
-                batch_format="pyarrow",
-                compute=ray.data.ActorPoolStrategy(min_size=1, max_size=pool),
-                num_cpus=ACTOR_CPUS,
-            )
-            ds = filters.dedup(ds, cfg.filters.dedup)
+                _write(ds, run.sub(SCREENED))
+                run.mark_done(SCREENED)
+            ds = filters.dedup(ray.data.read_parquet(str(run.sub(SCREENED))), cfg.filters.dedup)
             _write(ds, run.sub(FILTERED))
             run.mark_done(FILTERED)
+            shutil.rmtree(run.sub(SCREENED), ignore_errors=True)
         import ray
         from ray.data.expressions import col
 

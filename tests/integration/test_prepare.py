@@ -72,6 +72,34 @@ def test_quota_and_rerun_skip(tmp_path, ray_local):
     assert sorted(table(tmp_path / "q" / "seeds").column("doc_id").to_pylist()) == first
 
 
+def test_resume_after_filters_does_not_filter_again(tmp_path, ray_local, monkeypatch):
+    # The row filters (boilerplate, fastText) run once: dedup reads their written output, and a
+    # rerun after a crash in dedup starts from it. Proof: the rerun succeeds with the parsed
+    # documents gone, and gives the counts of an uninterrupted run.
+    from luxit_ray import filters
+
+    args = ["prepare", str(ROOT / "jobs/quickstart.yaml"), f"run.output_dir={tmp_path}", "run.run_id=r"]
+    real_dedup = filters.dedup
+
+    def crash(ds, cfg):
+        raise RuntimeError("node lost during dedup")
+
+    monkeypatch.setattr(filters, "dedup", crash)
+    with pytest.raises(RuntimeError, match="node lost"):
+        cli.main(args)
+    run = tmp_path / "r"
+    assert (run / "_screened" / "_SUCCESS").is_file() and not (run / "filtered").exists()
+    for f in (run / "documents").glob("*.parquet"):
+        f.unlink()
+    monkeypatch.setattr(filters, "dedup", real_dedup)
+    assert cli.main(args) == 0
+    steps = json.loads((run / "manifest.json").read_text())["steps"]["prepare"]
+    assert steps["read"] == {"lbwiki": 22, "rtl": 39}
+    assert steps["dropped"]["dedup"] == {"lbwiki": 2, "rtl": 2}
+    assert steps["seeds"] == {"lbwiki": 12, "rtl": 20}
+    assert not (run / "_screened").exists()  # temporary: removed once filtered/ is written
+
+
 def test_bad_input_fail_mode_is_one_clear_line(tmp_path, ray_local, capsys):
     job = tmp_path / "job.yaml"
     bad = ROOT / "tests/data/bad/rtl-bad.jsonl"
