@@ -46,7 +46,6 @@ class ExamConfig(StrictModel):
         default=0, description="How an integer `answer` counts: 0 (first choice is 0) or 1 (first choice is 1)."
     )
 
-
     @field_validator("levels")
     @classmethod
     def _upper(cls, v: list[str]) -> list[str]:
@@ -74,7 +73,6 @@ class ClassificationTaskConfig(StrictModel):
     )
     text_heading: str = Field(default="Text:", description="Heading shown above `text`.")
     pair_heading: str = Field(default="Second text:", description="Heading shown above `text_pair` when present.")
-
 
     @field_validator("labels")
     @classmethod
@@ -128,7 +126,6 @@ class ModelSpec(StrictModel):
     )
     num_gpus: float | None = Field(default=None, ge=0, description="GPUs for this model's actor; null: evaluate.num_gpus_per_model.")
     num_cpus: float | None = Field(default=None, gt=0, description="CPUs for this model's actor; null: evaluate.num_cpus_per_model.")
-
 
 
 class EvaluateConfig(StrictModel):
