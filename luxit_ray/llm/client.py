@@ -14,6 +14,7 @@ raise :class:`~luxit_ray.errors.AuthError` and an unknown model/path (404) raise
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import email.utils
 import json
 import logging
@@ -61,6 +62,7 @@ _CONTEXT_MARKERS = (
 )
 # A server may ask for a long pause; we honour it up to this many seconds per wait.
 _MAX_RETRY_AFTER_S = 600.0
+_CLOSE_TIMEOUT_S = 30.0  # longest wait for close(): flush accounting, close connections
 
 
 @dataclass
@@ -274,8 +276,21 @@ class _LoopThread:
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()
 
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+    def alive(self) -> bool:
+        return self._thread.is_alive() and self.loop.is_running()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run ``coro`` on the thread's loop and wait for it (at most ``timeout`` seconds).
+
+        Raises:
+            RuntimeError: the loop no longer runs (its daemon thread ended, e.g. while the
+                process shuts down): waiting would never end.
+            concurrent.futures.TimeoutError: ``timeout`` passed.
+        """
+        if not self.alive():
+            coro.close()
+            raise RuntimeError("the client's event loop thread is not running")
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def stop(self) -> None:
         if self.loop.is_running():
@@ -458,8 +473,14 @@ class LLMClient:
         if self._loop_thread is not None:
             lt = self._loop_thread
             try:
-                lt.run(self.aclose())
+                # Bounded: close() also runs from __del__ when Ray Data drops a stage, and an
+                # actor whose close waits for ever never exits.
+                lt.run(self.aclose(), timeout=_CLOSE_TIMEOUT_S)
+            except (RuntimeError, concurrent.futures.TimeoutError) as exc:
+                log.warning("endpoint %s: closing the client did not finish (%s): connections dropped",
+                            self.name, exc or "timed out")
             finally:
+                self._closed = True
                 lt.stop()
                 self._loop_thread = None
         else:

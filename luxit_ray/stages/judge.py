@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -293,9 +294,11 @@ class JudgeStage:
     def __del__(self) -> None:
         # Ray Data drops the UDF when its actor exits (``__ray_shutdown__``): close here so the
         # last accounting reaches the accountant, the cache writer drains and no session leaks.
+        if sys.is_finalizing():  # the client's loop thread is gone: nothing can be awaited
+            return
         try:
             self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown; nothing left to report to
+        except Exception:  # noqa: BLE001 - nothing left to report to
             pass
 
     # -- pieces (public for tests) -----------------------------------------------------

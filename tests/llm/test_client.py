@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import threading
 import time
 
 import pytest
@@ -287,3 +288,21 @@ def test_endpoint_transport_setting_picks_the_client(openai_server, endpoint):
     assert _one(LLMClient("local", endpoint(transport="openai"))).content == "x"
     assert _one(LLMClient("local", endpoint())).content == "x"
     assert agents[0].startswith("AsyncOpenAI/Python") and agents[1] is None
+
+
+def test_close_returns_when_the_loop_thread_is_gone(openai_server, endpoint):
+    # At process exit the client's daemon loop thread can be gone before Ray Data drops the
+    # stage that owns the client; close() then used to wait for ever and the actor never exited.
+    openai_server.set_script(lambda req: Reply(content="x"))
+    client = LLMClient("local", endpoint())
+    assert client.chat_many([(_user("a"), None)])[0].content == "x"
+    lt = client._loop_thread
+    lt.loop.call_soon_threadsafe(lt.loop.stop)
+    lt._thread.join(5)
+    assert not lt.alive()
+    closer = threading.Thread(target=client.close, daemon=True)
+    t0 = time.monotonic()
+    closer.start()
+    closer.join(15)
+    assert not closer.is_alive() and time.monotonic() - t0 < 15
+    assert client._closed
