@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,7 +37,7 @@ from luxit_ray import schema as S
 from luxit_ray.config.llm import EndpointConfig, SamplingConfig
 from luxit_ray.parsing import pairs_json_schema, parse_pairs
 from luxit_ray.prompts import PromptTemplate, cut_text, date_text
-from luxit_ray.stages import batch_rows, check_columns
+from luxit_ray.stages import LLMStage, batch_rows, check_columns
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +50,7 @@ def pair_id(doc_id: str, prompt_sha: str, model: str, pair_index: int) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 
-class GenerateStage:
+class GenerateStage(LLMStage):
     """Seed documents in, instruction/response pair rows out.
 
     Input columns (:attr:`INPUT_COLUMNS`, from schema.DOCUMENT_COLUMNS): doc_id, source,
@@ -136,40 +135,9 @@ class GenerateStage:
         self.client.accountant.flush()  # one fire-and-forget push per batch keeps progress exact
         return pa.Table.from_pylist(rows, schema=self.OUTPUT_SCHEMA)
 
-    def process(self, batch: pa.Table | Mapping[str, Any]) -> pa.Table:
-        """Synchronous form of ``__call__`` (outside Ray Data: tests, notebooks).
-
-        Uses one event loop for the life of the stage, as the client's connections expect.
-        """
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-        return self._loop.run_until_complete(self(batch))
-
-    def close(self) -> None:
-        """Flush accounting, close connections and the cache (safe to call twice)."""
-        if getattr(self, "_closed", True):
-            return
-        self._closed = True
-        try:
-            if self._loop is not None:
-                self._loop.run_until_complete(self.client.aclose())
-                self._loop.close()
-                self._loop = None
-            else:
-                self.client.close()
-        finally:
-            if self.cache is not None:
-                self.cache.close()
-
-    def __del__(self) -> None:
-        # Ray Data drops the UDF when its actor exits (``__ray_shutdown__``): close here so the
-        # last accounting reaches the accountant, the cache writer drains and no session leaks.
-        if sys.is_finalizing():  # the client's loop thread is gone: nothing can be awaited
-            return
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - nothing left to report to
-            pass
+    def clients(self) -> list[Any]:
+        """The stage's LLMClients."""
+        return [self.client]
 
     # -- pieces (public for tests) -----------------------------------------------------
     def render(self, seed: Mapping[str, Any]) -> list[dict[str, str]]:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ from luxit_ray import schema as S
 from luxit_ray.config.llm import EndpointConfig, SamplingConfig
 from luxit_ray.parsing import judge_json_schema, parse_scores
 from luxit_ray.prompts import PromptTemplate, cut_text, date_text
-from luxit_ray.stages import batch_columns, batch_rows, check_columns
+from luxit_ray.stages import LLMStage, batch_columns, batch_rows, check_columns
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +148,7 @@ class _SourceTexts:
         return len(self._map) if self._map is not None else len(self._index)
 
 
-class JudgeStage:
+class JudgeStage(LLMStage):
     """Pair rows in, judged pair rows out (one row in, one row out).
 
     Input columns (:attr:`INPUT_COLUMNS`): schema.PAIR_SCHEMA; optionally ``text`` (the seed
@@ -267,39 +266,9 @@ class JudgeStage:
         self.accountant.flush()  # one fire-and-forget push per batch keeps progress exact
         return pa.Table.from_pylist(out, schema=self.OUTPUT_SCHEMA)
 
-    def process(self, batch: pa.Table | Mapping[str, Any]) -> pa.Table:
-        """Synchronous form of ``__call__`` (outside Ray Data: tests, notebooks)."""
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-        return self._loop.run_until_complete(self(batch))
-
-    def close(self) -> None:
-        """Flush accounting, close connections and the cache (safe to call twice)."""
-        if getattr(self, "_closed", True):
-            return
-        self._closed = True
-        try:
-            for j in self.judges:
-                if self._loop is not None:
-                    self._loop.run_until_complete(j.client.aclose())
-                else:
-                    j.client.close()
-            if self._loop is not None:
-                self._loop.close()
-                self._loop = None
-        finally:
-            if self.cache is not None:
-                self.cache.close()
-
-    def __del__(self) -> None:
-        # Ray Data drops the UDF when its actor exits (``__ray_shutdown__``): close here so the
-        # last accounting reaches the accountant, the cache writer drains and no session leaks.
-        if sys.is_finalizing():  # the client's loop thread is gone: nothing can be awaited
-            return
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - nothing left to report to
-            pass
+    def clients(self) -> list[Any]:
+        """The stage's LLMClients."""
+        return [j.client for j in self.judges]
 
     # -- pieces (public for tests) -----------------------------------------------------
     def render(self, judge: _Judge, row: Mapping[str, Any], source_text: str | None) -> list[dict[str, str]]:
