@@ -95,6 +95,7 @@ def main() -> int:
         "docs_per_s": round(read / wall, 1), "peak_rss_gib": round(mem.peak / 2**30, 2),
         "projected_385k_min": round(385_000 / (read / wall) / 60, 1), "corpus_generation_s": round(gen_s, 1),
         "dropped": manifest["dropped"],
+        "step_s": manifest.get("step_s", {}),
     }
     for k, v in figures.items():
         print(f"{k:>22}: {v}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -35,14 +36,16 @@ def draw(ids_by_source: Mapping[str, Iterable[str]], quotas: Mapping[str, int | 
     return out
 
 
-class KeepIdsStage:
-    """Keeps only rows whose doc_id is in the drawn set (map_batches, pyarrow batches).
+def keep_ids(batch: pa.Table, keep: Any) -> pa.Table:
+    """Map step: the rows of a batch whose doc_id is in ``keep``.
 
-    Input columns: doc_id. Output: the same rows, filtered.
+    Args:
+        batch: Arrow rows with a doc_id column.
+        keep: the drawn doc ids as a pyarrow string array, or a Ray ObjectRef to one (put once in
+            the object store, so each task reads it from shared memory instead of its arguments).
     """
+    if not isinstance(keep, (pa.Array, pa.ChunkedArray)):
+        import ray
 
-    def __init__(self, keep: list[str]) -> None:
-        self.keep = pa.array(keep, type=pa.string())
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        return batch.filter(pc.is_in(batch[schema.DOC_ID], value_set=self.keep))
+        keep = ray.get(keep)
+    return batch.filter(pc.is_in(batch[schema.DOC_ID], value_set=keep))

@@ -36,5 +36,7 @@ def ray_local():
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED  # as runs.init_ray does
+    ctx.target_max_block_size = 8 * 1024 * 1024  # ditto (RayConfig.max_block_mb)
+    ctx.use_datasource_v2 = False  # ditto
     yield ray
     # Left running until the interpreter exits: restarting Ray per module costs ~10 s each.

@@ -32,6 +32,22 @@ def test_dotted_override_changes_the_value():
     assert cfg.sample.quotas["rtl"] == 5
 
 
+def test_block_size_is_validated_and_reaches_ray_data(ray_local, tmp_path):
+    from luxit_ray import runs
+
+    ctx = ray_local.data.DataContext.get_current()
+    cfg = load_job(ROOT / "jobs" / "quickstart.yaml", ["run.ray.max_block_mb=16"])
+    try:
+        runs.init_ray(cfg)
+        assert ctx.target_max_block_size == 16 * 1024 * 1024
+        assert ctx.use_datasource_v2 is False
+    finally:
+        ctx.target_max_block_size = 8 * 1024 * 1024
+    assert load_job(ROOT / "jobs" / "quickstart.yaml").run.ray.max_block_mb == 8
+    with pytest.raises(ConfigError, match="run.ray.max_block_mb"):
+        load_job(ROOT / "jobs" / "quickstart.yaml", ["run.ray.max_block_mb=0"])
+
+
 def test_override_into_a_list_item():
     cfg = load_job(ROOT / "jobs" / "quickstart.yaml", ["sources.1.path=/data/rtl.jsonl"])
     assert cfg.sources[1].path == "/data/rtl.jsonl"

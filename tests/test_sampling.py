@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from luxit_ray.sampling import KeepIdsStage, draw, rank
+from luxit_ray.sampling import draw, keep_ids, rank
 
 
 def test_quota_draw_is_deterministic_and_independent_of_input_order():
@@ -31,8 +31,14 @@ def test_source_without_quota_keeps_everything_and_quota_above_size_keeps_all():
     assert sorted(out["a"]) == ["a:1", "a:2"] and out["b"] == ["b:1"]
 
 
-def test_keep_ids_stage_filters_a_batch():
+def test_keep_ids_filters_a_batch():
     batch = pa.table({"doc_id": ["x:1", "x:2", "x:3"], "text": ["a", "b", "c"]})
-    out = KeepIdsStage(["x:3", "x:1"])(batch)
+    out = keep_ids(batch, pa.array(["x:3", "x:1"]))
     assert out.column("doc_id").to_pylist() == ["x:1", "x:3"]
     assert out.column("text").to_pylist() == ["a", "c"]
+
+
+def test_keep_ids_reads_the_ids_from_the_object_store(ray_local):
+    batch = pa.table({"doc_id": ["x:1", "x:2", "x:3"]})
+    ref = ray_local.put(pa.array(["x:2"]))
+    assert keep_ids(batch, ref).column("doc_id").to_pylist() == ["x:2"]

@@ -17,6 +17,7 @@ Near duplicates are not chained: if A~B and B~C but not A~C, B goes (as a copy o
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -62,9 +63,8 @@ def shingle_hashes(norm_text: str, shingle_words: int) -> np.ndarray:
     words = _WORD.findall(norm_text)
     if not words:
         return np.zeros(0, dtype=np.uint32)
-    word_h = np.fromiter(
-        (zlib.crc32(w.encode("utf-8")) for w in words), dtype=np.uint64, count=len(words)
-    )
+    # map() in C rather than a generator: a third less time for this, the hottest loop of dedup.
+    word_h = np.fromiter(map(zlib.crc32, map(str.encode, words)), dtype=np.uint64, count=len(words))
     k = min(shingle_words, len(words))
     n = len(words) - k + 1
     h = np.zeros(n, dtype=np.uint64)
@@ -99,6 +99,68 @@ def signature_schema(num_perm: int) -> pa.Schema:
     )
 
 
+# Shingle hashes permuted at once per chunk: a (num_perm x chunk) uint32 matrix, 2 MiB at 128
+# permutations, small enough to stay in cache (the fastest of 1k-16k measured here).
+_MINHASH_CHUNK = 4096
+_FMIX_SHIFTS = (np.uint32(16), np.uint32(13), np.uint32(16))
+_FMIX_MULTS = (np.uint32(0x85EBCA6B), np.uint32(0xC2B2AE35))
+_EMPTY_MIN = np.uint32(0xFFFFFFFF)
+
+
+@functools.lru_cache(maxsize=4)
+def _permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's (a, b) permutation parameters for ``num_perm`` and MINHASH_SEED."""
+    from datasketch import MinHash
+
+    a, b = MinHash(num_perm=num_perm, seed=MINHASH_SEED).permutations
+    return np.asarray(a, dtype=np.uint32), np.asarray(b, dtype=np.uint32)
+
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finaliser, element-wise (uint32 products wrap on purpose)."""
+    s1, s2, s3 = _FMIX_SHIFTS
+    m1, m2 = _FMIX_MULTS
+    h = h ^ (h >> s1)
+    h = h * m1
+    h = h ^ (h >> s2)
+    h = h * m2
+    return h ^ (h >> s3)
+
+
+def minhash_matrix(sets: list[np.ndarray], num_perm: int, chunk: int = _MINHASH_CHUNK) -> np.ndarray:
+    """MinHash signatures of many shingle sets at once, as an (n, num_perm) uint32 array.
+
+    The values are those of ``datasketch.MinHash(num_perm, seed=MINHASH_SEED, hashfunc=int)``
+    updated with each set (its "affine32" scheme: every value is mixed with MurmurHash3's
+    finaliser, then permuted as ``a * h + b`` modulo 2**32), so signatures stay comparable with
+    datasketch's. Instead of one MinHash object per document, all shingles of the batch are
+    permuted together, ``chunk`` at a time, and reduced per document with
+    ``np.minimum.reduceat``; a document may span chunks. An empty set gets datasketch's empty
+    signature (every value 2**32 - 1).
+    """
+    a, b = _permutations(num_perm)
+    out = np.full((len(sets), num_perm), _EMPTY_MIN, dtype=np.uint32)
+    docs = np.array([i for i, s in enumerate(sets) if s.size], dtype=np.int64)
+    if docs.size == 0:
+        return out
+    flat = _fmix32(np.concatenate([sets[i] for i in docs]).astype(np.uint32, copy=False))
+    sizes = np.array([sets[i].size for i in docs], dtype=np.int64)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    ends = starts + sizes
+    for lo in range(0, flat.size, chunk):
+        hi = min(lo + chunk, flat.size)
+        # Documents with shingles in [lo, hi): their segments, clipped to the chunk.
+        first = int(np.searchsorted(ends, lo, side="right"))
+        last = int(np.searchsorted(starts, hi, side="left"))
+        seg = np.maximum(starts[first:last], lo) - lo
+        # (num_perm, chunk): reducing along the contiguous axis is ~4x faster than across it.
+        permuted = a[:, None] * flat[None, lo:hi] + b[:, None]
+        mins = np.minimum.reduceat(permuted, seg, axis=1).T
+        rows = docs[first:last]
+        out[rows] = np.minimum(out[rows], mins)
+    return out
+
+
 def compute_signatures(
     batch: Any, num_perm: int, shingle_words: int, exact: bool = True, near: bool = True
 ) -> pa.Table:
@@ -107,39 +169,59 @@ def compute_signatures(
     Rejected rows (drop_reason set) produce no output. The signature is null when near
     deduplication is off or the text has no words; the exact key is null when exact is off.
     """
-    from datasketch import MinHash
-
     table = with_drop_columns(as_arrow(batch))
     schema = signature_schema(num_perm)
     live = pc.is_null(table.column(DROP_REASON))
     table = table.select([DOC_ID, TEXT]).filter(live)
     if table.num_rows == 0:
         return schema.empty_table()
-    doc_ids = table.column(DOC_ID).to_pylist()
+    keys, sigs = _keys_and_signatures(table.column(TEXT).to_pylist(), num_perm, shingle_words, exact, near)
+    return pa.table({DOC_ID: table.column(DOC_ID), EXACT_KEY: keys, SIGNATURE: sigs}, schema=schema)
+
+
+def add_signatures(
+    batch: Any, num_perm: int, shingle_words: int, exact: bool = True, near: bool = True
+) -> pa.Table:
+    """Map step: the batch with EXACT_KEY and SIGNATURE columns (null on rejected rows).
+
+    Lets the signatures be computed in the same pass as the row filters, so deduplication reads
+    only these small columns (see :func:`dedup_signed`) instead of every text again.
+    """
+    table = with_drop_columns(as_arrow(batch))
+    schema = signature_schema(num_perm)
+    live = pc.is_null(table.column(DROP_REASON)).to_numpy(zero_copy_only=False)
+    texts = table.column(TEXT).to_pylist()
+    idx = np.nonzero(live)[0]
+    keys_live, sigs_live = _keys_and_signatures([texts[i] for i in idx], num_perm, shingle_words, exact, near)
+    keys: list[bytes | None] = [None] * table.num_rows
+    sigs: list[bytes | None] = [None] * table.num_rows
+    for j, i in enumerate(idx):
+        keys[i] = keys_live[j]
+        sigs[i] = sigs_live[j]
+    for name in (EXACT_KEY, SIGNATURE):
+        if name in table.column_names:
+            table = table.drop_columns([name])
+    table = table.append_column(schema.field(EXACT_KEY), pa.array(keys, pa.binary(16)))
+    return table.append_column(schema.field(SIGNATURE), pa.array(sigs, pa.binary(4 * num_perm)))
+
+
+def _keys_and_signatures(
+    texts: list[str | None], num_perm: int, shingle_words: int, exact: bool, near: bool
+) -> tuple[list[bytes | None], list[bytes | None]]:
+    """Exact keys and packed MinHash signatures of some texts (None where not computed)."""
     keys: list[bytes | None] = []
     sets: list[np.ndarray] = []
-    for text in table.column(TEXT).to_pylist():
+    for text in texts:
         norm = normalise_text(text or "")
         keys.append(hashlib.blake2b(norm.encode("utf-8"), digest_size=16).digest() if exact else None)
         sets.append(shingle_hashes(norm, shingle_words) if near else np.zeros(0, np.uint32))
     sigs: list[bytes | None] = [None] * len(sets)
-    todo = [i for i, s in enumerate(sets) if s.size]
-    if todo:
-        # The shingles are hashed already (``int`` passes the values through); datasketch's
-        # affine32 scheme mixes each with MurmurHash3's finaliser before permuting.
-        hashed = MinHash.bulk(
-            [sets[i].tolist() for i in todo], num_perm=num_perm, seed=MINHASH_SEED, hashfunc=int
-        )
-        for i, mh in zip(todo, hashed, strict=True):
-            sigs[i] = np.asarray(mh.hashvalues, dtype=np.uint32).tobytes()
-    return pa.table(
-        {
-            DOC_ID: pa.array(doc_ids, pa.string()),
-            EXACT_KEY: pa.array(keys, pa.binary(16)),
-            SIGNATURE: pa.array(sigs, pa.binary(4 * num_perm)),
-        },
-        schema=schema,
-    )
+    if near:
+        matrix = minhash_matrix(sets, num_perm)
+        for i, s in enumerate(sets):
+            if s.size:
+                sigs[i] = matrix[i].tobytes()
+    return keys, sigs
 
 
 def _signature_matrix(column: pa.ChunkedArray | pa.Array, num_perm: int) -> np.ndarray:
@@ -273,8 +355,6 @@ def dedup(ds: ray.data.Dataset, cfg: DedupConfig) -> ray.data.Dataset:
     Returns:
         the same rows, duplicates marked.
     """
-    import ray
-
     if not (cfg.exact or cfg.near):
         return ds
     sig_ds = ds.map_batches(
@@ -287,9 +367,50 @@ def dedup(ds: ray.data.Dataset, cfg: DedupConfig) -> ray.data.Dataset:
         },
         batch_format="pyarrow",
     )
-    schema = signature_schema(cfg.num_perm)
+    return _mark(ds, _gather(sig_ds, cfg.num_perm), cfg)
+
+
+def dedup_signed(ds: ray.data.Dataset, cfg: DedupConfig) -> ray.data.Dataset:
+    """``dedup`` for a dataset that carries its signatures (``add_signatures``, ``ScreenStage``).
+
+    Only the doc_id, drop_reason and signature columns are read to find the duplicates (with
+    Parquet, the texts are not read at all); the returned dataset is ``ds`` without the signature
+    columns, duplicates marked.
+
+    Raises:
+        ValueError: ``ds`` has no exact_key / signature columns.
+    """
+    names = ds.schema().names
+    missing = [c for c in (EXACT_KEY, SIGNATURE) if c not in names]
+    if missing:
+        raise ValueError(f"dedup_signed: the dataset lacks column(s) {missing}; run add_signatures first")
+    rest = ds.drop_columns([EXACT_KEY, SIGNATURE])
+    if not (cfg.exact or cfg.near):
+        return rest
+    sig_ds = ds.select_columns([DOC_ID, DROP_REASON, EXACT_KEY, SIGNATURE]).map_batches(
+        _live_signatures, batch_format="pyarrow"
+    )
+    return _mark(rest, _gather(sig_ds, cfg.num_perm), cfg)
+
+
+def _live_signatures(batch: pa.Table) -> pa.Table:
+    """Map step: the signature columns of the live rows of a batch."""
+    return batch.filter(pc.is_null(batch.column(DROP_REASON))).select([DOC_ID, EXACT_KEY, SIGNATURE])
+
+
+def _gather(sig_ds: ray.data.Dataset, num_perm: int) -> pa.Table:
+    """Every signature row on the driver, as one table."""
+    import ray
+
+    schema = signature_schema(num_perm)
     tables = [t for t in ray.get(sig_ds.to_arrow_refs()) if t.num_rows]
-    signatures = pa.concat_tables([t.cast(schema) for t in tables]) if tables else schema.empty_table()
+    return pa.concat_tables([t.cast(schema) for t in tables]) if tables else schema.empty_table()
+
+
+def _mark(ds: ray.data.Dataset, signatures: pa.Table, cfg: DedupConfig) -> ray.data.Dataset:
+    """``ds`` with drop_filter/drop_reason set on the duplicates found among ``signatures``."""
+    import ray
+
     drops = find_duplicates(signatures, cfg)
     n_exact = sum(1 for r in drops.values() if r.startswith("duplicate:"))
     log.info(

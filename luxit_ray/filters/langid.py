@@ -52,6 +52,9 @@ def default_model_path() -> Path:
 
 def load_model(path: str | Path) -> Any:
     """Load a fastText model once per process and return the cached instance."""
+    model = _MODELS.get(str(path))  # called for every row: no path resolution when cached
+    if model is not None:
+        return model
     key = str(Path(path).resolve())
     model = _MODELS.get(key)
     if model is None:
@@ -63,6 +66,7 @@ def load_model(path: str | Path) -> Any:
                 log.info("loading fastText language-ID model %s", key)
                 model = fasttext.load_model(key)
                 _MODELS[key] = model
+    _MODELS[str(path)] = model
     return model
 
 
@@ -82,7 +86,7 @@ class LangIdFilter:
         path = Path(cfg.model_path) if cfg.model_path else default_model_path()
         if not path.is_file():
             raise ConfigError([f"filters.langid.model_path: no such file: {path}"])
-        self.model_path = str(path)
+        self.model_path = str(path.resolve())  # absolute: the model cache is keyed by it
         self.label = cfg.label if cfg.label.startswith(LABEL_PREFIX) else LABEL_PREFIX + cfg.label
         self.threshold = cfg.threshold
         self.source_types = frozenset(cfg.source_types)

@@ -8,7 +8,12 @@ import pyarrow as pa
 
 from luxit_ray.config.prepare import BoilerplateConfig
 from luxit_ray.filters import BoilerplateStage, learn_boilerplate
-from luxit_ray.filters.boilerplate import count_line_hashes, learn_boilerplate_local, line_hash
+from luxit_ray.filters.boilerplate import (
+    _CountCombiner,
+    count_line_hashes,
+    learn_boilerplate_local,
+    line_hash,
+)
 from luxit_ray.schema import REJECT_SCHEMA
 from tests.filters.texts import LB_POOL, LB_TRAIN, doc
 
@@ -77,6 +82,18 @@ def test_learn_boilerplate_on_ray(ray_local):
     ds = ray_local.data.from_arrow(table).repartition(3)
     cfg = BoilerplateConfig(min_docs=3, min_doc_fraction=0.5)
     assert learn_boilerplate(ds, cfg) == {"rtl": [SHARE, PHOTO], "wort": ["Foto: Wort/Gerry"]}
+
+
+def test_count_combiner_sums_across_compactions():
+    # Counts arriving block by block and compacted every few rows sum to the one-batch counts.
+    table = pa.Table.from_pylist(_corpus(), schema=REJECT_SCHEMA)
+    whole = count_line_hashes(table, ["news"], 200)
+    combiner = _CountCombiner(compact_rows=3)
+    for i in range(table.num_rows):
+        combiner.add(count_line_hashes(table.slice(i, 1), ["news"], 200))
+    got = combiner.result().sort_by([("source", "ascending"), ("line_hash", "ascending")])
+    assert got.equals(whole.sort_by([("source", "ascending"), ("line_hash", "ascending")]))
+    assert _CountCombiner().result().num_rows == 0
 
 
 def test_boilerplate_stage_removes_lines_and_records_the_count():

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pyarrow as pa
 import pytest
+from datasketch import MinHash
 
 from luxit_ray.config.prepare import DedupConfig
 from luxit_ray.errors import InputError
-from luxit_ray.filters import count_drops, dedup, find_duplicates
-from luxit_ray.filters.dedup import compute_signatures, lsh_params, normalise_text, shingle_hashes
+from luxit_ray.filters import add_signatures, count_drops, dedup, dedup_signed, find_duplicates
+from luxit_ray.filters.dedup import (
+    MINHASH_SEED,
+    compute_signatures,
+    lsh_params,
+    minhash_matrix,
+    normalise_text,
+    shingle_hashes,
+)
 from luxit_ray.schema import REJECT_SCHEMA
 from tests.filters.texts import DE_POOL, FR_POOL, LB_POOL, LB_TRAIN, doc
 
@@ -130,3 +139,49 @@ def test_dedup_on_ray_marks_duplicates_and_counts(ray_local):
         "quarantine": {"rtl": 1},
     }
     assert dedup(ds, DedupConfig(exact=False, near=False)) is ds
+
+
+@pytest.mark.parametrize("chunk", [7, 100, 4096])
+def test_minhash_matrix_equals_datasketch(chunk):
+    # Batched permutations give datasketch's own values, whatever the chunking (a document
+    # may span several chunks) and for empty sets.
+    rng = np.random.default_rng(3)
+    sets = [
+        np.unique(rng.integers(0, 2**32, size=n, dtype=np.uint64).astype(np.uint32))
+        for n in (0, 1, 5, 300, 9000, 0, 2, 1000)
+    ]
+    got = minhash_matrix(sets, 64, chunk=chunk)
+    want = MinHash.bulk([s.tolist() for s in sets], num_perm=64, seed=MINHASH_SEED, hashfunc=int)
+    assert got.shape == (8, 64) and got.dtype == np.uint32
+    for row, mh in zip(got, want, strict=True):
+        assert np.array_equal(row, np.asarray(mh.hashvalues, dtype=np.uint32))
+    assert (got[0] == 2**32 - 1).all()
+
+
+def test_add_signatures_keeps_every_row_and_matches_compute_signatures():
+    batch = pa.Table.from_pylist(_rows(), schema=REJECT_SCHEMA)
+    out = add_signatures(batch, num_perm=64, shingle_words=5)
+    assert out.num_rows == 8
+    assert out.column_names == [*REJECT_SCHEMA.names, "exact_key", "signature"]
+    assert out.drop_columns(["exact_key", "signature"]).equals(batch)
+    by_id = dict(zip(out.column("doc_id").to_pylist(), out.column("signature").to_pylist(), strict=True))
+    assert by_id["rtl:000"] is None  # rejected: not signed
+    sigs = compute_signatures(batch, num_perm=64, shingle_words=5)
+    for d, sig in zip(sigs.column("doc_id").to_pylist(), sigs.column("signature").to_pylist(), strict=True):
+        assert by_id[d] == sig
+    # Signing twice replaces the columns instead of adding more.
+    again = add_signatures(out, num_perm=64, shingle_words=5)
+    assert again.column_names == out.column_names
+
+
+def test_dedup_signed_reads_the_signatures_and_drops_them(ray_local):
+    signed = add_signatures(pa.Table.from_pylist(_rows(), schema=REJECT_SCHEMA), 128, 5)
+    ds = ray_local.data.from_arrow(signed).repartition(3)
+    out = dedup_signed(ds, _cfg()).materialize()
+    assert out.schema().names == REJECT_SCHEMA.names
+    assert {r["doc_id"]: r["drop_reason"] for r in out.take_all()} == EXPECTED
+    off = dedup_signed(ds, DedupConfig(exact=False, near=False))
+    assert off.schema().names == REJECT_SCHEMA.names and off.count() == 8
+    plain = ray_local.data.from_arrow(pa.Table.from_pylist(_rows(), schema=REJECT_SCHEMA))
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['exact_key', 'signature'\]"):
+        dedup_signed(plain, _cfg())

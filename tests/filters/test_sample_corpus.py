@@ -85,3 +85,25 @@ def test_rtl_sample_fates(data_dir):
         "non_prose": {"rtl": 3},
         "type": {"rtl": 5},
     }
+
+
+def test_screen_stage_is_the_three_stages_in_one(data_dir):
+    # ScreenStage gives what boilerplate -> row filters -> add_signatures give one by one.
+    from luxit_ray.filters import ScreenStage, add_signatures
+
+    cfg = FiltersConfig()
+    table = _rtl(data_dir)
+    lines = learn_boilerplate_local(table, cfg.boilerplate)
+    stage = ScreenStage(cfg.model_dump(mode="json"), lines)
+    got = stage(table)
+    want = add_signatures(
+        FilterStage(cfg.model_dump(mode="json"))(BoilerplateStage(lines)(table)),
+        cfg.dedup.num_perm,
+        cfg.dedup.shingle_words,
+    )
+    assert got.equals(want)
+    assert dict(stage.boilerplate.counts) == {"rows": 39, "changed": 20, "lines_removed": 20}
+    assert stage.filters.counts["kept"] == 22
+    assert got.column("signature").null_count == 39 - 22
+    off = FiltersConfig.model_validate({"boilerplate": {"enabled": False}})
+    assert ScreenStage(off.model_dump(mode="json"), lines).boilerplate is None

@@ -79,25 +79,27 @@ def test_resume_after_filters_does_not_filter_again(tmp_path, ray_local, monkeyp
     from luxit_ray import filters
 
     args = ["prepare", str(ROOT / "jobs/quickstart.yaml"), f"run.output_dir={tmp_path}", "run.run_id=r"]
-    real_dedup = filters.dedup
+    real_dedup = filters.dedup_signed
 
     def crash(ds, cfg):
         raise RuntimeError("node lost during dedup")
 
-    monkeypatch.setattr(filters, "dedup", crash)
+    monkeypatch.setattr(filters, "dedup_signed", crash)
     with pytest.raises(RuntimeError, match="node lost"):
         cli.main(args)
     run = tmp_path / "r"
     assert (run / "_screened" / "_SUCCESS").is_file() and not (run / "filtered").exists()
     for f in (run / "documents").glob("*.parquet"):
         f.unlink()
-    monkeypatch.setattr(filters, "dedup", real_dedup)
+    monkeypatch.setattr(filters, "dedup_signed", real_dedup)
     assert cli.main(args) == 0
     steps = json.loads((run / "manifest.json").read_text())["steps"]["prepare"]
     assert steps["read"] == {"lbwiki": 22, "rtl": 39}
     assert steps["dropped"]["dedup"] == {"lbwiki": 2, "rtl": 2}
     assert steps["seeds"] == {"lbwiki": 12, "rtl": 20}
     assert not (run / "_screened").exists()  # temporary: removed once filtered/ is written
+    # The rerun timed only the steps it ran: no read, no boilerplate learning, no screening.
+    assert list(steps["step_s"]) == ["dedup", "write_filtered", "write_rejects", "sample", "write_seeds"]
 
 
 def test_bad_input_fail_mode_is_one_clear_line(tmp_path, ray_local, capsys):
