@@ -1,9 +1,9 @@
 """Throughput and peak memory of the whole preparation step (read -> filters -> dedup -> sample).
 
 Generates synthetic corpora (default: 200k news articles + an 80k-page lbwiki dump), runs
-`luxit prepare` on the embedded local Ray and prints documents/s and the peak resident memory of
-the driver plus every Ray worker. Run it at two sizes (--scale) to see that memory does not grow
-with the corpus.
+`luxit prepare` on the embedded local Ray and prints documents/s, the seconds of each step, and
+the peak memory of the driver plus every Ray worker (PSS and RSS, see PeakMemory). Run it at two
+sizes (--news/--wiki) to see how memory grows with the corpus.
 
     .venv/bin/python bench/prepare_throughput.py                 # 200k news + 80k wiki
     .venv/bin/python bench/prepare_throughput.py --news 20000 --wiki 8000
@@ -26,27 +26,42 @@ sys.path.insert(0, str(Path(__file__).parent))
 from synthetic_corpus import write_news, write_wiki  # noqa: E402
 
 
-class PeakRss:
-    """Samples the RSS of this process and all its descendants (Ray's workers) every 0.5 s."""
+class PeakMemory:
+    """Samples the memory of this process and all its descendants (Ray's workers) every 0.5 s.
+
+    Two sums: RSS, which counts a shared page (Ray's object store is shared memory mapped into
+    every worker that reads a block) once per process that maps it, and PSS (Linux), which
+    splits each shared page among the processes that map it, so its sum is the memory the job
+    really holds. ``driver`` is the PSS of this process alone (it holds the dedup signatures
+    and the sampling keys).
+    """
 
     def __init__(self) -> None:
-        self.peak = 0
+        self.peak_rss = 0
+        self.peak_pss = 0
+        self.peak_driver = 0
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         me = psutil.Process()
         while not self._stop.is_set():
-            total = 0
+            rss = pss = 0
             for p in [me, *me.children(recursive=True)]:
                 try:
-                    total += p.memory_info().rss
+                    info = p.memory_full_info()
                 except psutil.Error:
-                    pass
-            self.peak = max(self.peak, total)
+                    continue
+                rss += info.rss
+                own = getattr(info, "pss", info.rss)
+                pss += own
+                if p.pid == me.pid:
+                    self.peak_driver = max(self.peak_driver, own)
+            self.peak_rss = max(self.peak_rss, rss)
+            self.peak_pss = max(self.peak_pss, pss)
             time.sleep(0.5)
 
-    def __enter__(self) -> PeakRss:
+    def __enter__(self) -> PeakMemory:
         self._t.start()
         return self
 
@@ -82,7 +97,7 @@ def main() -> int:
             {"type": "news", "name": "rtl", "path": str(news)},
         ],
     })
-    with PeakRss() as mem:
+    with PeakMemory() as mem:
         t = time.monotonic()
         summary = pipeline.run_prepare(cfg)
         wall = time.monotonic() - t
@@ -92,7 +107,8 @@ def main() -> int:
         "machine": f"{platform.node()} {psutil.cpu_count()} CPUs {psutil.virtual_memory().total / 2**30:.0f} GiB",
         "news": args.news, "wiki_pages": args.wiki, "documents_read": read,
         "seeds": sum(manifest["seeds"].values()), "wall_s": round(wall, 1),
-        "docs_per_s": round(read / wall, 1), "peak_rss_gib": round(mem.peak / 2**30, 2),
+        "docs_per_s": round(read / wall, 1), "peak_pss_gib": round(mem.peak_pss / 2**30, 2),
+        "peak_rss_gib": round(mem.peak_rss / 2**30, 2), "peak_driver_pss_gib": round(mem.peak_driver / 2**30, 2),
         "projected_385k_min": round(385_000 / (read / wall) / 60, 1), "corpus_generation_s": round(gen_s, 1),
         "dropped": manifest["dropped"],
         "step_s": manifest.get("step_s", {}),
