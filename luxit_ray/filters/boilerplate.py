@@ -22,7 +22,6 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from luxit_ray.config.prepare import BoilerplateConfig
 from luxit_ray.filters.base import normalise_whitespace
@@ -108,11 +107,6 @@ def count_line_hashes(batch: Any, source_types: list[str], max_line_chars: int) 
         },
         schema=_COUNT_SCHEMA,
     )
-
-
-def _keep_frequent(table: pa.Table, min_docs: int) -> pa.Table:
-    mask = pc.or_(pc.greater_equal(table.column(_N), min_docs), pc.equal(table.column(_HASH), _DOCS))
-    return table.filter(mask)
 
 
 def find_lines(
@@ -286,14 +280,6 @@ def name_lines(
     for source, lines in out.items():
         log.info("boilerplate: %s: %d line(s) learned from %d docs", source, len(lines), docs[source])
     return out
-
-
-def _collect(ds: ray.data.Dataset, schema: pa.Schema) -> pa.Table:
-    """All rows of a (small) dataset as one Arrow table on the driver."""
-    import ray
-
-    tables = [t.select(schema.names).cast(schema) for t in ray.get(ds.to_arrow_refs()) if t.num_rows]
-    return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
 def _add_to_metadata(metadata: str | None, removed: int) -> str:

@@ -112,7 +112,10 @@ def _permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
     """datasketch's (a, b) permutation parameters for ``num_perm`` and MINHASH_SEED."""
     from datasketch import MinHash
 
-    a, b = MinHash(num_perm=num_perm, seed=MINHASH_SEED).permutations
+    mh = MinHash(num_perm=num_perm, seed=MINHASH_SEED)
+    if getattr(mh, "scheme", None) != "affine32":  # minhash_matrix reproduces this scheme only
+        raise RuntimeError(f"datasketch's MinHash scheme is {getattr(mh, 'scheme', 'legacy')!r}, expected 'affine32'")
+    a, b = mh.permutations
     return np.asarray(a, dtype=np.uint32), np.asarray(b, dtype=np.uint32)
 
 
