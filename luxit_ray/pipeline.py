@@ -51,12 +51,27 @@ class _StepClock:
         log.info("%s: %s took %.1f s", self.run_step, name, self.seconds[name])
 
 
-def _write(ds, path) -> None:
-    """Replace a step's Parquet folder with the dataset's rows."""
+def _io_task_cpus() -> float | None:
+    """CPUs for the read and write tasks around the screening actors (None: Ray's 1).
+
+    Ray Data spreads the actors (one per CPU at ACTOR_CPUS each) over the nodes, so a node keeps
+    about half its CPUs free. A node with a single CPU keeps half a CPU, where a whole-CPU task
+    never fits: the two-node test (1 CPU each) hung with nothing running. There the tasks take
+    half a CPU too; elsewhere they keep a whole one, since oversubscribing a 2-CPU machine cost
+    ~15% more CPU time for the same work.
+    """
+    import ray
+
+    cpus = [n.get("Resources", {}).get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
+    return ACTOR_CPUS if any(0 < c < 2 for c in cpus) else None
+
+
+def _write(ds, path, num_cpus: float | None = None) -> None:
+    """Replace a step's Parquet folder with the dataset's rows (write tasks of ``num_cpus``)."""
     import shutil
 
     shutil.rmtree(path, ignore_errors=True)
-    ds.write_parquet(str(path))
+    ds.write_parquet(str(path), ray_remote_args={"num_cpus": num_cpus} if num_cpus is not None else None)
 
 
 def _read_columns(path, columns: list[str]):
@@ -149,7 +164,8 @@ def run_prepare(cfg: JobConfig) -> dict[str, Any]:
             if not run.is_done(SCREENED):
                 # Written once: dedup reads its input twice (signatures, then marks), and the
                 # boilerplate and language filters are the costly part of preparation.
-                ds = ray.data.read_parquet(str(run.sub(DOCUMENTS)))
+                io_cpus = _io_task_cpus()
+                ds = ray.data.read_parquet(str(run.sub(DOCUMENTS)), num_cpus=io_cpus)
                 pool = max(1, int(ray.cluster_resources().get("CPU", 1)))
                 bp = cfg.filters.boilerplate
                 lines: dict[str, list[str]] = {}
@@ -164,12 +180,12 @@ def run_prepare(cfg: JobConfig) -> dict[str, Any]:
                     },
                     batch_format="pyarrow",
                     # A fixed pool: from min_size=1 Ray Data kept one actor for the whole pass on
-                    # 2 CPUs (one core idle, 68 s of 166 s for 70k documents).
+                    # 2 CPUs (one core idle: screening 58 s instead of ~40 s for 70k documents).
                     compute=ray.data.ActorPoolStrategy(size=pool),
                     num_cpus=ACTOR_CPUS,
                 )
                 with clock.step("screen"):
-                    _write(ds, run.sub(SCREENED))
+                    _write(ds, run.sub(SCREENED), num_cpus=io_cpus)
                 run.mark_done(SCREENED)
             with clock.step("dedup"):
                 ds = filters.dedup_signed(ray.data.read_parquet(str(run.sub(SCREENED))), cfg.filters.dedup)

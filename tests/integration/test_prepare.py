@@ -118,3 +118,23 @@ def test_bad_input_fail_mode_is_one_clear_line(tmp_path, ray_local, capsys):
 
 def test_quickstart_config_is_the_one_the_test_uses():
     assert load_job(ROOT / "jobs/quickstart.yaml").filters.min_chars == 750
+
+
+def test_io_tasks_take_half_a_cpu_only_beside_one_cpu_nodes(monkeypatch):
+    # Half-CPU screening actors spread over 1-CPU nodes leave no node a whole CPU: the read and
+    # write tasks then take half a CPU too (the two-node submit test hung before).
+    import ray
+
+    from luxit_ray import pipeline
+
+    def nodes(*cpus):
+        return lambda: [{"Alive": True, "Resources": {"CPU": c}} for c in cpus] + [
+            {"Alive": False, "Resources": {"CPU": 1.0}}
+        ]
+
+    monkeypatch.setattr(ray, "nodes", nodes(1.0, 1.0))
+    assert pipeline._io_task_cpus() == pipeline.ACTOR_CPUS
+    monkeypatch.setattr(ray, "nodes", nodes(2.0, 16.0))
+    assert pipeline._io_task_cpus() is None  # a dead 1-CPU node does not count
+    monkeypatch.setattr(ray, "nodes", nodes(0.0, 4.0))  # a GPU-only or head node with no CPU
+    assert pipeline._io_task_cpus() is None
