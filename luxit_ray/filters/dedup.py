@@ -201,9 +201,7 @@ def add_signatures(
     for j, i in enumerate(idx):
         keys[i] = keys_live[j]
         sigs[i] = sigs_live[j]
-    for name in (EXACT_KEY, SIGNATURE):
-        if name in table.column_names:
-            table = table.drop_columns([name])
+    table = table.drop_columns([c for c in (EXACT_KEY, SIGNATURE) if c in table.column_names])
     table = table.append_column(schema.field(EXACT_KEY), pa.array(keys, pa.binary(16)))
     return table.append_column(schema.field(SIGNATURE), pa.array(sigs, pa.binary(4 * num_perm)))
 
@@ -212,6 +210,8 @@ def _keys_and_signatures(
     texts: list[str | None], num_perm: int, shingle_words: int, exact: bool, near: bool
 ) -> tuple[list[bytes | None], list[bytes | None]]:
     """Exact keys and packed MinHash signatures of some texts (None where not computed)."""
+    if not (exact or near):  # ScreenStage signs every batch, even with dedup switched off
+        return [None] * len(texts), [None] * len(texts)
     keys: list[bytes | None] = []
     sets: list[np.ndarray] = []
     for text in texts:

@@ -169,6 +169,10 @@ def test_add_signatures_keeps_every_row_and_matches_compute_signatures():
     sigs = compute_signatures(batch, num_perm=64, shingle_words=5)
     for d, sig in zip(sigs.column("doc_id").to_pylist(), sigs.column("signature").to_pylist(), strict=True):
         assert by_id[d] == sig
+    # Dedup switched off: the columns are there, all null.
+    off = add_signatures(batch, num_perm=64, shingle_words=5, exact=False, near=False)
+    assert off.num_rows == 8
+    assert off.column("exact_key").null_count == off.column("signature").null_count == 8
     # Signing twice replaces the columns instead of adding more.
     again = add_signatures(out, num_perm=64, shingle_words=5)
     assert again.column_names == out.column_names
