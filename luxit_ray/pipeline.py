@@ -818,16 +818,23 @@ class _Progress:
         import time
 
         self._t0 = time.monotonic()
-        self._base = self._totals()
+        try:
+            self._base = self._totals()
+        except Exception as exc:  # progress must never break the job
+            log.warning("%s: no live progress (the run's accountant did not answer: %s)", self.stage, exc)
+            self._stop.set()
+            return self
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         import time
 
+        started = self._thread.is_alive()
         self._stop.set()
-        self._thread.join(timeout=10)
-        if exc[0] is None:
+        if started:
+            self._thread.join(timeout=10)
+        if exc[0] is None and started:
             # The actors push their last counts fire-and-forget: give them a moment to land.
             deadline = time.monotonic() + 3.0
             while time.monotonic() < deadline:

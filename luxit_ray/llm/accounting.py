@@ -209,15 +209,17 @@ class AccountantHandle:
 
 
 def get_accountant(run_id: str) -> AccountantHandle:
-    """The run's accountant: a named Ray actor ``luxit-accountant:<run_id>`` (get or create)
-    when Ray is initialised, else a new in-process one."""
+    """The run's accountant: the named Ray actor ``luxit-accountant:<run_id>`` (got or created by
+    :func:`~luxit_ray.llm.named.shared_actor`, which keeps it alive for this process) when Ray
+    is initialised, else a new in-process one."""
     import ray
 
     if not ray.is_initialized():
         return AccountantHandle.local()
+    from luxit_ray.llm.named import shared_actor
+
     actor_cls = ray.remote(num_cpus=0, max_concurrency=1)(Accountant)
-    actor = actor_cls.options(name=ACTOR_PREFIX + run_id, get_if_exists=True).remote()
-    return AccountantHandle(actor)
+    return AccountantHandle(shared_actor(actor_cls, ACTOR_PREFIX + run_id))
 
 
 def format_progress(snapshot: dict[str, Any], projection: dict[str, Any] | None = None) -> str:

@@ -264,9 +264,9 @@ def get_rate_limiter(endpoint_name: str, rpm: float | None, tpm: float | None) -
         return RateLimiterHandle(TokenBuckets(rpm, tpm), endpoint_name)
     import ray
 
-    actor = _limiter_actor_class().options(
-        name=ACTOR_PREFIX + endpoint_name, get_if_exists=True, lifetime=None
-    ).remote(rpm, tpm)
+    from luxit_ray.llm.named import shared_actor
+
+    actor = shared_actor(_limiter_actor_class(), ACTOR_PREFIX + endpoint_name, rpm, tpm, lifetime=None)
     if tuple(ray.get(actor.limits.remote())) != (rpm, tpm):
         ray.get(actor.configure.remote(rpm, tpm))
     return RateLimiterHandle(actor, endpoint_name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from luxit_ray.errors import AuthError
@@ -175,3 +177,72 @@ def test_auth_error_through_ray_data(ray_local, openai_server):
     err = unwrap_ray_error(info.value)
     assert type(err) is AuthError
     assert str(err) == f"endpoint 'hosted' ({openai_server.base_url}) refused the credentials: HTTP 401 (no key configured)"
+
+
+def _completion(tokens_in: int, tokens_out: int) -> Any:
+    from luxit_ray.llm import Completion
+
+    return Completion(content="ok", prompt_tokens=tokens_in, completion_tokens=tokens_out)
+
+
+def test_shared_actors_outlive_the_step_that_created_them(ray_local):
+    """`luxit run` gets the run's accountant and the endpoint's limiter once per step. Ray
+    collects a named actor when its last handle goes: the judge step then raced the dying actor
+    of the generate step and failed with ActorDiedError (seen in CI). The process keeps them."""
+    import gc
+    import time
+
+    acct = get_accountant("test-run-kept")
+    acct.record("generate", "m", _completion(7, 3))
+    acct.flush()
+    first = acct._backend._actor_id
+    limiter = get_rate_limiter("kept-ep", 600, None)
+    first_limiter = limiter._backend._actor_id
+    del acct, limiter
+    gc.collect()
+    time.sleep(2.0)  # long enough for Ray to have destroyed an unreferenced actor
+
+    again = get_accountant("test-run-kept")
+    assert again._backend._actor_id == first
+    assert again.snapshot()["by_stage"]["generate"]["m"]["prompt_tokens"] == 7
+    assert get_rate_limiter("kept-ep", 600, None)._backend._actor_id == first_limiter
+
+
+def test_a_dead_shared_actor_is_replaced(ray_local):
+    """A kept handle whose actor died (killed, node lost) is not handed out: the name is asked
+    for again and a live actor answers."""
+    ray = ray_local
+    acct = get_accountant("test-run-killed")
+    dead = acct._backend._actor_id
+    ray.kill(acct._backend, no_restart=True)
+    fresh = get_accountant("test-run-killed")
+    assert fresh._backend._actor_id != dead
+    assert fresh.snapshot()["total"]["requests"] == 0
+    limiter = get_rate_limiter("killed-ep", 60, None)
+    ray.kill(limiter._backend, no_restart=True)
+    assert get_rate_limiter("killed-ep", 60, None).stats()["granted_requests"] == 0
+
+
+def test_progress_never_stops_a_step(caplog):
+    """A step's live progress line is best effort: an accountant that cannot answer gives a
+    warning, not a failed step."""
+    import logging
+
+    from luxit_ray.pipeline import _Progress
+
+    class Unreachable:
+        def snapshot(self):
+            raise RuntimeError("the shared Ray actor 'luxit-accountant:r' could not be reached")
+
+    caplog.set_level(logging.WARNING, logger="luxit_ray.pipeline")
+    with _Progress(Unreachable(), "generate", 10, "seeds", every_s=0.01) as progress:
+        pass
+    assert not progress._thread.is_alive()
+    assert caplog.messages == [
+        "generate: no live progress (the run's accountant did not answer: "
+        "the shared Ray actor 'luxit-accountant:r' could not be reached)"
+    ]
+    acct = AccountantHandle.local()
+    with _Progress(acct, "judge", 4, "pairs", every_s=60) as progress:
+        acct.rows_done("judge", 4)
+    assert progress.line().startswith("judge: 4/4 pairs (100%) | requests 0")
