@@ -72,7 +72,3 @@ def shared_actor(actor_cls: Any, name: str, *args: Any, ready_timeout_s: float =
         _KEPT[key] = actor
         return actor
 
-
-def forget_shared_actors() -> None:
-    """Drop the kept handles (Ray then collects actors no one else holds)."""
-    _KEPT.clear()
