@@ -24,13 +24,15 @@ log = logging.getLogger(__name__)
 _KEPT: dict[tuple[str, str, str], Any] = {}
 # How long to wait for a dying actor's name to be released before giving up.
 _RETRY_S = 60.0
+# Longest wait for an actor to answer its first call.
+_READY_S = 120.0
 
 
 class _Gone(Exception):
     """The kept actor no longer holds its name."""
 
 
-def shared_actor(actor_cls: Any, name: str, *args: Any, ready_timeout_s: float = 120.0, **options: Any) -> Any:
+def shared_actor(actor_cls: Any, name: str, *args: Any, **options: Any) -> Any:
     """The live actor called ``name`` in the current namespace, created from ``actor_cls`` with
     ``args`` and ``options`` if there is none; this process keeps a handle to it.
 
@@ -38,7 +40,6 @@ def shared_actor(actor_cls: Any, name: str, *args: Any, ready_timeout_s: float =
         actor_cls: A ``ray.remote`` class.
         name: The actor's name.
         *args: Constructor arguments (used only when the actor is created here).
-        ready_timeout_s: Longest wait for the actor to answer its first call.
         **options: Further ``.options()`` for creation (e.g. ``lifetime``).
 
     Raises:
@@ -56,7 +57,7 @@ def shared_actor(actor_cls: Any, name: str, *args: Any, ready_timeout_s: float =
         if actor is None:
             actor = actor_cls.options(name=name, get_if_exists=True, **options).remote(*args)
         try:
-            ray.get(actor.__ray_ready__.remote(), timeout=ready_timeout_s)
+            ray.get(actor.__ray_ready__.remote(), timeout=_READY_S)
             # Ray frees the name as soon as it starts destroying the actor: one that answered
             # but no longer holds the name is on its way out.
             if ray.get_actor(name)._actor_id != actor._actor_id:
@@ -71,4 +72,3 @@ def shared_actor(actor_cls: Any, name: str, *args: Any, ready_timeout_s: float =
             continue
         _KEPT[key] = actor
         return actor
-

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from luxit_ray.errors import AuthError
 from luxit_ray.llm import (
     AccountantHandle,
+    Completion,
     LLMClient,
     RequestCache,
     TokenBuckets,
@@ -179,9 +178,7 @@ def test_auth_error_through_ray_data(ray_local, openai_server):
     assert str(err) == f"endpoint 'hosted' ({openai_server.base_url}) refused the credentials: HTTP 401 (no key configured)"
 
 
-def _completion(tokens_in: int, tokens_out: int) -> Any:
-    from luxit_ray.llm import Completion
-
+def _completion(tokens_in: int, tokens_out: int) -> Completion:
     return Completion(content="ok", prompt_tokens=tokens_in, completion_tokens=tokens_out)
 
 
