@@ -162,10 +162,33 @@ def test_repo_upload_stays_small_and_leaves_venvs_out(monkeypatch):
 # ---- a real two-node cluster -------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free TCP ports on 127.0.0.1.
+
+    Every socket stays bound until all ``n`` ports are chosen: asking for one port at a time
+    (bind, read the port, close) can hand the same port out twice, and Ray refuses to start
+    when two of its components are given one port ("... is trying to use a port number ...
+    used by other components").
+    """
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(n):
+            s = stack.enter_context(socket.socket())
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    return ports
+
+
+def test_free_ports_are_distinct_and_the_cluster_plan_has_no_repeat():
+    # One port per call (bind, read, close) repeats: 500 such draws here gave 486-494
+    # distinct ports (5 tries); sockets held until all are chosen cannot repeat.
+    assert len(set(free_ports(500))) == 500
+    cluster = LocalCluster()
+    try:
+        planned = [cluster.gcs_port, cluster.dashboard_port, *[p for ps in cluster.node_ports.values() for p in ps]]
+        assert len(planned) == 15 and len(set(planned)) == 15
+    finally:
+        shutil.rmtree(cluster.tmp, ignore_errors=True)
 
 
 def _http_json(url: str, timeout: float = 5.0):
@@ -205,8 +228,12 @@ class LocalCluster:
     def __init__(self) -> None:
         # Short path: Ray's unix sockets live under it (108-character limit).
         self.tmp = Path(tempfile.mkdtemp(prefix="lxr-", dir="/tmp"))
-        self.gcs_port = _free_port()
-        self.dashboard_port = _free_port()
+        # Every port of both nodes, chosen at once so that no two can be the same.
+        ports = iter(free_ports(2 + 7 + 6))
+        self.gcs_port = next(ports)
+        self.dashboard_port = next(ports)
+        self.node_ports = {name: [next(ports) for _ in range(7 if name == "node_a" else 6)]
+                           for name in ("node_a", "node_b")}
         self.address = f"http://127.0.0.1:{self.dashboard_port}"
         self.env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS")}
         self.env.update({
@@ -222,19 +249,20 @@ class LocalCluster:
         self.procs: list[subprocess.Popen] = []
 
     def _start(self, name: str, head: bool) -> None:
+        ports = [str(p) for p in self.node_ports[name]]
         args = [
             sys.executable, "-c", PATIENT_RAY_START, "start", "--block", "--num-cpus", "1",
             "--resources", json.dumps({name: 1}), "--node-ip-address", "127.0.0.1",
             "--temp-dir", str(self.tmp), "--disable-usage-stats",
-            "--node-manager-port", str(_free_port()), "--object-manager-port", str(_free_port()),
-            "--dashboard-agent-listen-port", str(_free_port()), "--dashboard-agent-grpc-port", str(_free_port()),
-            "--runtime-env-agent-port", str(_free_port()), "--metrics-export-port", str(_free_port()),
+            "--node-manager-port", ports[0], "--object-manager-port", ports[1],
+            "--dashboard-agent-listen-port", ports[2], "--dashboard-agent-grpc-port", ports[3],
+            "--runtime-env-agent-port", ports[4], "--metrics-export-port", ports[5],
         ]
         if head:
             args += [
                 "--head", "--port", str(self.gcs_port), "--include-dashboard", "true",
                 "--dashboard-host", "127.0.0.1", "--dashboard-port", str(self.dashboard_port),
-                "--ray-client-server-port", str(_free_port()),
+                "--ray-client-server-port", ports[6],
             ]
         else:
             args += ["--address", f"127.0.0.1:{self.gcs_port}"]
