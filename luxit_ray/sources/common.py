@@ -2,7 +2,8 @@
 
 Every reader yields plain dicts with the columns of :data:`luxit_ray.schema.REJECT_SCHEMA`.
 A good row has ``drop_filter``/``drop_reason`` null; a row the reader already knows is out
-(a news comment) has ``drop_filter="type"``; a bad record becomes ``drop_filter="input"`` with a
+has ``drop_filter`` ``"type"`` (a news comment), ``"redirect"`` or ``"namespace"`` (a wiki
+page), so every record read is a row and is counted; a bad record becomes ``drop_filter="input"`` with a
 reason naming file, position and problem (quarantine), or raises
 :class:`~luxit_ray.errors.InputError` (fail).
 """
@@ -19,7 +20,8 @@ import json
 import logging
 import lzma
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,6 +32,10 @@ log = logging.getLogger(__name__)
 
 INPUT_FILTER = "input"  # drop_filter of a quarantined bad record
 TYPE_FILTER = "type"  # drop_filter of a news row whose `type` is not included
+REDIRECT_FILTER = "redirect"  # drop_filter of a wiki redirect page
+NAMESPACE_FILTER = "namespace"  # drop_filter of a wiki page outside the configured namespaces
+# The drop_filter values the readers set, in the order they are counted (before FILTER_ORDER).
+READER_FILTERS: tuple[str, ...] = (INPUT_FILTER, TYPE_FILTER, REDIRECT_FILTER, NAMESPACE_FILTER)
 
 # Errors a decompressing reader raises on truncated or corrupt data.
 DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (EOFError, OSError, lzma.LZMAError)
@@ -68,8 +74,42 @@ def decompress_reason(exc: BaseException) -> str:
 
 
 def content_hash(text: str) -> str:
-    """A short stable id for a row without a native id."""
+    """A short stable hash of a text (sha256, 16 hex digits)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+_POSITION = re.compile(r"^(?:line|item|row|page) (\d+)")
+
+
+def file_labels(files: Sequence[str]) -> dict[str, str]:
+    """A short name per file, unique within one source: its base name, or, when two files
+    share a base name, its path below the folder that holds them all."""
+    names = [Path(f).name for f in files]
+    if len(set(names)) == len(names):
+        return dict(zip(files, names, strict=True))
+    root = os.path.commonpath([os.path.dirname(f) for f in files])
+    return {f: os.path.relpath(f, root) for f in files}
+
+
+def position_id(source: str, label: str, where: str) -> str:
+    """The doc id of a record without a native id: source, file and position in the file.
+
+    ``where`` is the reader's position (``line 17``, ``item 3 (line 19)``, ``row 5``); its
+    number is zero-padded so that ids sort in file order (among exact duplicates the smallest
+    doc id is kept, so the first copy in the file stays). The id does not depend on the text,
+    so exact duplicates get distinct ids and the dedup filter drops them with a reason naming
+    the copy kept, and it is the same on every rerun and any cluster size (one read task reads
+    one file from its start).
+    """
+    m = _POSITION.match(where)
+    return f"{source}:{label}:{int(m.group(1)):08d}" if m else f"{source}:{label}:{where}"
+
+
+def origin_sort_key(origin: str | None) -> tuple[str, int, str]:
+    """Orders origins (``<file>:<where>``) by file, then by the position number in the file."""
+    label, _, where = (origin or "").rpartition(":")
+    m = _POSITION.match(where)
+    return (label, int(m.group(1)) if m else -1, where)
 
 
 def iso_date(value: Any) -> str | None:
@@ -134,13 +174,15 @@ class BadInput:
     Args:
         path: the file being read (named in errors).
         policy: ``"fail"`` or ``"quarantine"``.
+        name: the file's label in origins and reasons (see :func:`file_labels`); default its
+            base name.
     """
 
-    def __init__(self, path: str, policy: str) -> None:
+    def __init__(self, path: str, policy: str, name: str | None = None) -> None:
         if policy not in ("fail", "quarantine"):
             raise ValueError(f"on_bad_input must be 'fail' or 'quarantine', got {policy!r}")
         self.path = path
-        self.name = Path(path).name
+        self.name = name or Path(path).name
         self.policy = policy
         self.count = 0
 

@@ -16,12 +16,13 @@ from luxit_ray.config.prepare import GenericSourceConfig, NewsSourceConfig
 from luxit_ray.sources.common import (
     TYPE_FILTER,
     BadInput,
-    content_hash,
     document_row,
     expand_paths,
+    file_labels,
     iso_date,
     iter_json_array,
     iter_json_lines,
+    position_id,
     quarantine_row,
     sniff_json_array,
 )
@@ -88,20 +89,29 @@ def _json_format(path: str) -> str:
 # --- news --------------------------------------------------------------------------------------
 
 
-def iter_news(path: str, cfg: NewsSourceConfig, on_bad_input: str = "fail") -> Iterator[dict[str, Any]]:
+def iter_news(
+    path: str, cfg: NewsSourceConfig, on_bad_input: str = "fail", labels: dict[str, str] | None = None
+) -> Iterator[dict[str, Any]]:
     """Document rows (REJECT_SCHEMA dicts) of one news file or glob.
+
+    A record without a native id (``cfg.id_field``) gets ``<source>:<file>:<position>`` as its
+    doc id (:func:`~luxit_ray.sources.common.position_id`).
 
     Args:
         path: a ``.jsonl``/``.json`` file (optionally .bz2/.gz/.xz) or a glob of them.
         cfg: the news source config (name, include_types, id_field, include_header).
         on_bad_input: ``"fail"`` raises InputError at the first bad record; ``"quarantine"``
             yields it as a ``drop_filter="input"`` row.
+        labels: file -> its name in doc ids and origins (``file_labels`` of the whole source,
+            when ``path`` is one of its files); default: ``file_labels`` of ``path``'s files.
 
     Raises:
         InputError: a bad record in fail mode, or no file matches ``path``.
     """
-    for file in expand_paths(path):
-        bad = BadInput(file, on_bad_input)
+    files = expand_paths(path)
+    labels = labels or file_labels(files)
+    for file in files:
+        bad = BadInput(file, on_bad_input, labels.get(file))
         n_rows = 0
         for where, value, problem in _records(file, bad, _json_format(file)):
             n_rows += 1
@@ -114,7 +124,7 @@ def _news_row(cfg: NewsSourceConfig, bad: BadInput, where: str, value: Any, prob
     if problem is None and not isinstance(value, dict):
         problem = f"expected a JSON object, got {_type_name(value)}"
     record = value if isinstance(value, dict) else {}
-    fields = _news_fields(cfg, record)
+    fields = _news_fields(cfg, record, bad, where)
     if problem is not None:
         return quarantine_row(bad, where, problem, **base, **fields)
 
@@ -131,8 +141,8 @@ def _news_row(cfg: NewsSourceConfig, bad: BadInput, where: str, value: Any, prob
     return document_row(**base, **fields, origin=bad.origin(where))
 
 
-def _news_fields(cfg: NewsSourceConfig, record: dict[str, Any]) -> dict[str, Any]:
-    """Every column that can be recovered from a (possibly bad) news record."""
+def _news_fields(cfg: NewsSourceConfig, record: dict[str, Any], bad: BadInput, where: str) -> dict[str, Any]:
+    """Every column that can be recovered from a (possibly bad) news record read at ``where``."""
     title, _ = _optional_str(record, "title")
     header, _ = _optional_str(record, "header")
     text = record.get("text") if isinstance(record.get("text"), str) else None
@@ -145,7 +155,7 @@ def _news_fields(cfg: NewsSourceConfig, record: dict[str, Any]) -> dict[str, Any
     if native is not None:
         doc_id = f"{cfg.name}:{native}"
     elif text:
-        doc_id = f"{cfg.name}:{content_hash(text)}"
+        doc_id = position_id(cfg.name, bad.name, where)
     url, _ = _optional_str(record, "url")
     metadata = {k: v for k, v in record.items() if k not in ("title", "header", "text")}
     return {
@@ -161,14 +171,21 @@ def _news_fields(cfg: NewsSourceConfig, record: dict[str, Any]) -> dict[str, Any
 # --- generic -----------------------------------------------------------------------------------
 
 
-def iter_generic(path: str, cfg: GenericSourceConfig, on_bad_input: str = "fail") -> Iterator[dict[str, Any]]:
+def iter_generic(
+    path: str, cfg: GenericSourceConfig, on_bad_input: str = "fail", labels: dict[str, str] | None = None
+) -> Iterator[dict[str, Any]]:
     """Document rows of one JSONL/Parquet file or glob, fields mapped with ``cfg.columns``.
+
+    Without an ``id`` mapping (or with an empty id) a record's doc id is its file and position,
+    as in :func:`iter_news`; ``labels`` as there.
 
     Raises:
         InputError: a bad record in fail mode, or no file matches ``path``.
     """
-    for file in expand_paths(path):
-        bad = BadInput(file, on_bad_input)
+    files = expand_paths(path)
+    labels = labels or file_labels(files)
+    for file in files:
+        bad = BadInput(file, on_bad_input, labels.get(file))
         fmt = cfg.format
         if fmt == "auto":
             fmt = "parquet" if file.lower().endswith((".parquet", ".pq")) else "jsonl"
@@ -206,7 +223,7 @@ def _generic_row(cfg: GenericSourceConfig, bad: BadInput, where: str, value: Any
     raw_text = record.get(cols["text"])
     text = raw_text.strip() if isinstance(raw_text, str) else None
     native = _native_id(record.get(cols["id"])) if "id" in cols else None
-    doc_id = f"{cfg.name}:{native}" if native is not None else (f"{cfg.name}:{content_hash(text)}" if text else None)
+    doc_id = f"{cfg.name}:{native}" if native is not None else (position_id(cfg.name, bad.name, where) if text else None)
     mapped = {cols["text"], cols.get("title")}
     fields = {
         "doc_id": doc_id,

@@ -20,7 +20,7 @@ import pyarrow as pa
 from luxit_ray import schema
 from luxit_ray.config.prepare import GenericSourceConfig, NewsSourceConfig, WikipediaSourceConfig
 from luxit_ray.errors import LuxitError
-from luxit_ray.sources.common import expand_paths
+from luxit_ray.sources.common import expand_paths, file_labels
 from luxit_ray.sources.news import iter_generic, iter_news
 from luxit_ray.sources.wikipedia import RAW_PAGE_SCHEMA, WikiPageConverter, iter_wiki_pages
 
@@ -122,9 +122,9 @@ def read_source(cfg: SourceCfg, on_bad_input: str = "fail", block_rows: int = BL
         return ds.map_batches(WikiPageConverter(cfg), batch_format="pyarrow", batch_size=block_rows,
                               zero_copy_batch=True)
     if isinstance(cfg, NewsSourceConfig):
-        row_fn = functools.partial(iter_news, cfg=cfg, on_bad_input=on_bad_input)
+        row_fn = functools.partial(iter_news, cfg=cfg, on_bad_input=on_bad_input, labels=file_labels(files))
     elif isinstance(cfg, GenericSourceConfig):
-        row_fn = functools.partial(iter_generic, cfg=cfg, on_bad_input=on_bad_input)
+        row_fn = functools.partial(iter_generic, cfg=cfg, on_bad_input=on_bad_input, labels=file_labels(files))
     else:  # pragma: no cover - the config union is closed
         raise TypeError(f"unknown source config {type(cfg).__name__}")
     return ray.data.read_datasource(make_datasource(f"{cfg.type.title()}[{cfg.name}]", files, row_fn,

@@ -1,8 +1,10 @@
 """MediaWiki XML dumps (``*-pages-articles.xml[.bz2]``) -> raw pages -> document rows.
 
 Reading is split in two so it scales on Ray: :func:`iter_wiki_pages` streams raw pages out of
-the (sequential) bz2/XML file in constant memory, keeping only the configured namespaces and
-dropping redirects; :class:`WikiPageConverter` turns a batch of raw pages into plain-text
+the (sequential) bz2/XML file in constant memory; redirects and pages outside the configured
+namespaces come out without their text, marked to be skipped (so every page read is counted:
+``drop_filter`` ``redirect``, or ``namespace`` with the reason ``namespace 10 (Schabloun)``);
+:class:`WikiPageConverter` turns a batch of raw pages into plain-text
 document rows and runs in ``map_batches`` on every CPU, because parsing wikitext is the costly
 part.
 """
@@ -10,6 +12,7 @@ part.
 from __future__ import annotations
 
 import logging
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import IO, Any
@@ -23,6 +26,8 @@ from luxit_ray.config.prepare import WikipediaSourceConfig
 from luxit_ray.sources.common import (
     DECOMPRESS_ERRORS,
     INPUT_FILTER,
+    NAMESPACE_FILTER,
+    REDIRECT_FILTER,
     BadInput,
     decompress_reason,
     document_row,
@@ -45,6 +50,8 @@ PAGE_TIMESTAMP = "timestamp"
 PAGE_WIKITEXT = "wikitext"
 PAGE_ORIGIN = "origin"
 PAGE_BAD_INPUT = "bad_input"  # null, or the quarantine reason ("<file>:<where>: <reason>")
+PAGE_SKIP_FILTER = "skip_filter"  # null, or why the reader skips the page (redirect, namespace)
+PAGE_SKIP_REASON = "skip_reason"  # "redirect to Uelzecht", "namespace 10 (Schabloun)"
 
 RAW_PAGE_SCHEMA = pa.schema(
     [
@@ -56,6 +63,8 @@ RAW_PAGE_SCHEMA = pa.schema(
         pa.field(PAGE_WIKITEXT, pa.string()),
         pa.field(PAGE_ORIGIN, pa.string()),
         pa.field(PAGE_BAD_INPUT, pa.string()),
+        pa.field(PAGE_SKIP_FILTER, pa.string()),
+        pa.field(PAGE_SKIP_REASON, pa.string()),
     ]
 )
 
@@ -94,7 +103,9 @@ def iter_wiki_pages(
 ) -> Iterator[dict[str, Any]]:
     """Raw pages (RAW_PAGE_SCHEMA dicts) of one dump file or glob, streamed.
 
-    Only pages in ``cfg.namespaces`` that are not redirects are yielded. In quarantine mode a
+    Every page is yielded. Redirects and pages outside ``cfg.namespaces`` carry
+    ``skip_filter``/``skip_reason`` and no wikitext (the converter turns them into dropped rows,
+    so they are counted, never parsed). In quarantine mode a
     bad page, or a break in the file (truncated/corrupt bz2, malformed XML), is yielded as a
     page whose ``bad_input`` holds the reason; the pages read before a break are kept.
 
@@ -113,6 +124,7 @@ def _iter_file(file: str, cfg: WikipediaSourceConfig, bad: BadInput) -> Iterator
     fh: IO[bytes] = open_binary(file)
     parser = ET.XMLPullParser(events=("start", "end"))
     root: ET.Element | None = None
+    ns_names: dict[int, str] = {}  # from <siteinfo>: 10 -> "Schabloun"
 
     def after() -> str:
         return f"; last complete page {last_title!r}" if last_title is not None else "; no complete page before it"
@@ -135,6 +147,9 @@ def _iter_file(file: str, cfg: WikipediaSourceConfig, bad: BadInput) -> Iterator
                         if root is None:
                             root = elem
                         continue
+                    if _local(elem.tag) == "siteinfo":
+                        ns_names.update(_namespace_names(elem))
+                        continue
                     if _local(elem.tag) != "page":
                         continue
                     stats.pages += 1
@@ -142,10 +157,14 @@ def _iter_file(file: str, cfg: WikipediaSourceConfig, bad: BadInput) -> Iterator
                     title = page[PAGE_TITLE]
                     if root is not None:
                         root.clear()  # constant memory: drop every finished page
-                    if page.get("_redirect") or _is_redirect(page[PAGE_WIKITEXT], redirect_words):
+                    if page.get("_redirect") is not None or _is_redirect(page[PAGE_WIKITEXT], redirect_words):
                         stats.redirects += 1
+                        yield _skipped(page, REDIRECT_FILTER, _redirect_reason(page))
                     elif page[PAGE_NS] not in namespaces:
                         stats.other_ns += 1
+                        ns = page[PAGE_NS]
+                        name = ns_names.get(ns)
+                        yield _skipped(page, NAMESPACE_FILTER, f"namespace {ns} ({name})" if name else f"namespace {ns}")
                     else:
                         page.pop("_redirect", None)
                         problem = page.pop("_problem", None)
@@ -173,6 +192,41 @@ def _iter_file(file: str, cfg: WikipediaSourceConfig, bad: BadInput) -> Iterator
         )
 
 
+def _namespace_names(siteinfo: ET.Element) -> dict[int, str]:
+    """Namespace number -> local name, from ``<siteinfo><namespaces>`` (the main one: "main")."""
+    out: dict[int, str] = {}
+    for child in siteinfo:
+        if _local(child.tag) != "namespaces":
+            continue
+        for ns in child:
+            key = _as_int(ns.get("key"))
+            if key is not None:
+                out[key] = (ns.text or "").strip() or "main"
+    return out
+
+
+_LINK_TARGET = re.compile(r"\[\[([^\]|#]*)")
+
+
+def _redirect_reason(page: dict[str, Any]) -> str:
+    """``redirect to <target>`` (from ``<redirect title>`` or the first link), or ``redirect``."""
+    target = page.get("_redirect") or ""
+    if not target:
+        m = _LINK_TARGET.search(page.get(PAGE_WIKITEXT) or "")
+        target = m.group(1).strip() if m else ""
+    return f"redirect to {target}" if target else "redirect"
+
+
+def _skipped(page: dict[str, Any], skip_filter: str, reason: str) -> dict[str, Any]:
+    """The raw page of a skipped page: its fields without the text, marked to be dropped."""
+    page.pop("_redirect", None)
+    page.pop("_problem", None)
+    page[PAGE_WIKITEXT] = None
+    page[PAGE_SKIP_FILTER] = skip_filter
+    page[PAGE_SKIP_REASON] = reason
+    return page
+
+
 def _compressed_offset(fh: IO[bytes]) -> int:
     """Bytes of the compressed file consumed so far (best effort)."""
     inner = getattr(fh, "_fp", None) or getattr(fh, "fileobj", None)
@@ -187,6 +241,7 @@ def _bad_page(bad: BadInput, where: str, reason: str) -> dict[str, Any]:
     return {
         PAGE_ID: None, PAGE_NS: None, PAGE_TITLE: None, PAGE_REVID: None, PAGE_TIMESTAMP: None,
         PAGE_WIKITEXT: None, PAGE_ORIGIN: bad.origin(where), PAGE_BAD_INPUT: bad(where, reason),
+        PAGE_SKIP_FILTER: None, PAGE_SKIP_REASON: None,
     }
 
 
@@ -202,7 +257,8 @@ def _page_dict(elem: ET.Element, bad: BadInput, ordinal: int) -> dict[str, Any]:
     title = _child_text(elem, "title")
     ns = _as_int(_child_text(elem, "ns"))
     page_id = _as_int(_child_text(elem, "id"))
-    redirect = any(_local(c.tag) == "redirect" for c in elem)
+    # None: no <redirect> element; else its title ("" when it has none).
+    redirect = next((c.get("title") or "" for c in elem if _local(c.tag) == "redirect"), None)
     revision = None
     for child in elem:
         if _local(child.tag) == "revision":
@@ -230,6 +286,8 @@ def _page_dict(elem: ET.Element, bad: BadInput, ordinal: int) -> dict[str, Any]:
         PAGE_WIKITEXT: wikitext,
         PAGE_ORIGIN: bad.origin(f"page {ordinal}"),
         PAGE_BAD_INPUT: None,
+        PAGE_SKIP_FILTER: None,
+        PAGE_SKIP_REASON: None,
         "_redirect": redirect,
         "_problem": problem,
     }
@@ -272,6 +330,13 @@ class WikiPageConverter:
         page_id = page.get(PAGE_ID)
         metadata = {"id": page_id, "revid": page.get(PAGE_REVID), "timestamp": page.get(PAGE_TIMESTAMP),
                     "ns": page.get(PAGE_NS)}
+        if page.get(PAGE_SKIP_FILTER):
+            return document_row(
+                doc_id=f"{cfg.name}:{page_id}", source=cfg.name, source_type=WIKI_SOURCE_TYPE, title=title,
+                text=None, date=page.get(PAGE_TIMESTAMP), url=page_url(cfg.url_template, page_id, title),
+                metadata=metadata, origin=page.get(PAGE_ORIGIN),
+                drop_filter=page[PAGE_SKIP_FILTER], drop_reason=page.get(PAGE_SKIP_REASON),
+            )
         if page.get(PAGE_BAD_INPUT):
             where = page[PAGE_ORIGIN]
             doc_id = f"{cfg.name}:{page_id}" if page_id is not None else f"{cfg.name}:{INPUT_FILTER}:{where}"

@@ -90,13 +90,36 @@ def test_json_array_streams_across_chunks(tmp_path, cfg):
     assert got == items
 
 
-def test_doc_id_falls_back_to_a_content_hash(tmp_path, cfg):
+def test_doc_id_falls_back_to_file_and_position(tmp_path, cfg):
     path = tmp_path / "noid.jsonl"
     path.write_text(json.dumps({"type": "news", "title": "T", "text": "Eng Noriicht."}) + "\n", encoding="utf-8")
     c = cfg.model_copy(update={"path": str(path), "include_header": False})
     (row,) = list(iter_news(c.path, c, "fail"))
-    assert row[schema.DOC_ID] == "rtl:57ee313769a5c3eb"
+    assert row[schema.DOC_ID] == "rtl:noid.jsonl:00000001"
     assert row[schema.DATE] is None
+
+
+NOID = {"type": "news", "title": "Titel", "header": "Virspann.", "public_date": "2024-01-02 10:00:00"}
+
+
+def test_exact_duplicates_without_ids_get_distinct_stable_ids_within_and_across_files(tmp_path, cfg):
+    # Before: both copies got rtl:<sha256(text)[:16]> and dedup stopped the run on the repeat.
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+    same = {**NOID, "text": "Déi selwecht Noriicht."}
+    (tmp_path / "a" / "x.jsonl").write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in (same, {**NOID, "text": "Eng aner."}, same)) + "\n\n",
+        encoding="utf-8")
+    (tmp_path / "b" / "x.jsonl").write_text(json.dumps(same, ensure_ascii=False) + "\n", encoding="utf-8")
+    (tmp_path / "b" / "y.json").write_text(json.dumps([same, same], ensure_ascii=False), encoding="utf-8")
+    c = cfg.model_copy(update={"path": str(tmp_path / "*" / "*.json*")})
+    ids = [r[schema.DOC_ID] for r in iter_news(c.path, c, "fail")]
+    # Same base name in two folders: the path below their common folder names the file.
+    assert ids == ["rtl:a/x.jsonl:00000001", "rtl:a/x.jsonl:00000002", "rtl:a/x.jsonl:00000003",
+                   "rtl:b/x.jsonl:00000001", "rtl:b/y.json:00000001", "rtl:b/y.json:00000002"]
+    assert ids == [r[schema.DOC_ID] for r in iter_news(c.path, c, "fail")]  # a rerun: same ids
+    one = cfg.model_copy(update={"path": str(tmp_path / "b" / "y.json")})
+    assert [r[schema.DOC_ID] for r in iter_news(one.path, one, "fail")] == ["rtl:y.json:00000001", "rtl:y.json:00000002"]
 
 
 def test_generic_jsonl_and_parquet_mapping(data_dir):
@@ -121,8 +144,8 @@ def test_generic_jsonl_and_parquet_mapping(data_dir):
     assert all(r[schema.DROP_FILTER] is None for r in rows)
 
 
-def test_generic_without_id_uses_a_content_hash(data_dir):
+def test_generic_without_id_uses_file_and_row(data_dir):
     cfg = GenericSourceConfig(name="c", path=str(data_dir / "generic-sample.parquet"), columns={"text": "body"})
     rows = list(iter_generic(cfg.path, cfg, "fail"))
-    assert rows[1][schema.DOC_ID] == "c:" + __import__("hashlib").sha256(rows[1][schema.TEXT].encode()).hexdigest()[:16]
+    assert [r[schema.DOC_ID] for r in rows] == ["c:generic-sample.parquet:00000001", "c:generic-sample.parquet:00000002"]
     assert rows[1][schema.TITLE] is None and rows[1][schema.DATE] is None

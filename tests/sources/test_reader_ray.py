@@ -20,10 +20,11 @@ def test_read_sources_unions_every_source(ray_local, data_dir):
     # Small blocks so the wiki read task yields several blocks through map_batches.
     ds = read_sources([wiki, news, gen], on_bad_input="fail", block_rows=8)
     rows = ds.take_all()
-    assert len(rows) == 22 + 39 + 5
+    assert len(rows) == 31 + 39 + 5
     assert ds.schema().names == schema.REJECT_SCHEMA.names
     counts = Counter((r[schema.SOURCE], r[schema.DROP_FILTER]) for r in rows)
-    assert counts == {("lbwiki", None): 22, ("rtl", None): 34, ("rtl", "type"): 5, ("gen", None): 5}
+    assert counts == {("lbwiki", None): 22, ("lbwiki", "redirect"): 4, ("lbwiki", "namespace"): 5,
+                      ("rtl", None): 34, ("rtl", "type"): 5, ("gen", None): 5}
     wiki_rows = sorted((r for r in rows if r[schema.SOURCE] == "lbwiki"), key=lambda r: int(r[schema.DOC_ID][7:]))
     plain = list(iter_wiki_documents(wiki.path, wiki, "fail"))
     assert wiki_rows == plain  # Ray and plain Python give the same rows

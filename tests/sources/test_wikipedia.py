@@ -29,11 +29,15 @@ def cfg(data_dir):
 
 @pytest.fixture(scope="module")
 def docs(cfg):
-    return {d[schema.DOC_ID]: d for d in iter_wiki_documents(cfg.path, cfg, "fail")}
+    return {d[schema.DOC_ID]: d for d in iter_wiki_documents(cfg.path, cfg, "fail") if d[schema.DROP_FILTER] is None}
+
+
+def live_pages(c):
+    return [p for p in iter_wiki_pages(c.path, c, "fail") if p["skip_filter"] is None]
 
 
 def test_reader_keeps_main_namespace_pages_and_drops_redirects(cfg):
-    pages = list(iter_wiki_pages(cfg.path, cfg, "fail"))
+    pages = live_pages(cfg)
     assert [p["page_id"] for p in pages] == READ_IDS
     titles = {p["title"] for p in pages}
     for redirect in ("Alzette", "Vianden", "Mosel", "Cancoillotte"):
@@ -42,6 +46,27 @@ def test_reader_keeps_main_namespace_pages_and_drops_redirects(cfg):
     assert {p["ns"] for p in pages} == {0}
     assert all(p["bad_input"] is None for p in pages)
     assert set(pages[0]) == set(RAW_PAGE_SCHEMA.names)
+
+
+def test_every_page_read_is_a_row_redirects_and_other_namespaces_dropped_with_reasons(cfg):
+    # Before: the 9 skipped pages were only logged, so an 80k-page dump "read" 53,850 documents.
+    rows = list(iter_wiki_documents(cfg.path, cfg, "fail"))
+    assert len(rows) == 31
+    skipped = {r[schema.DOC_ID]: (r[schema.DROP_FILTER], r[schema.DROP_REASON]) for r in rows if r[schema.DROP_FILTER]}
+    assert skipped == {
+        "lbwiki:701": ("redirect", "redirect to Uelzecht"),
+        "lbwiki:702": ("redirect", "redirect to Veianen"),
+        "lbwiki:703": ("redirect", "redirect to Musel"),
+        "lbwiki:704": ("redirect", "redirect to Kachkéis"),
+        "lbwiki:801": ("namespace", "namespace 10 (Schabloun)"),
+        "lbwiki:802": ("namespace", "namespace 10 (Schabloun)"),
+        "lbwiki:803": ("namespace", "namespace 14 (Kategorie)"),
+        "lbwiki:804": ("namespace", "namespace 828 (Modul)"),
+        "lbwiki:805": ("namespace", "namespace 6 (Fichier)"),
+    }
+    skipped_rows = [r for r in rows if r[schema.DROP_FILTER]]
+    assert all(r[schema.TEXT] is None and r[schema.PAGE_KIND] is None for r in skipped_rows)
+    assert skipped_rows[0][schema.ORIGIN] == "lbwiki-sample-pages-articles.xml.bz2:page 23"
 
 
 def test_page_kinds_match_the_readme_table(docs):
@@ -108,14 +133,14 @@ def test_duplicates_are_left_for_the_dedup_filter(docs):
 
 def test_other_namespaces_can_be_configured(cfg):
     c = cfg.model_copy(update={"namespaces": [10, 14]})
-    titles = [p["title"] for p in iter_wiki_pages(c.path, c, "fail")]
+    titles = [p["title"] for p in live_pages(c)]
     assert titles == ["Schabloun:Infobox Gemeng", "Schabloun:Skizz", "Kategorie:Lëtzebuerger Kiche"]
 
 
 def test_redirect_words_come_from_config(cfg):
     # Without the redirect words only the <redirect> element marks redirects (701 and 704).
     c = cfg.model_copy(update={"kinds": WikiKindsConfig(redirect_words=[])})
-    titles = [p["title"] for p in iter_wiki_pages(c.path, c, "fail")]
+    titles = [p["title"] for p in live_pages(c)]
     assert titles[-2:] == ["Vianden", "Mosel"]
     assert "Alzette" not in titles and "Cancoillotte" not in titles
 
@@ -127,7 +152,7 @@ def test_plain_xml_and_multi_revision_export(tmp_path, data_dir, cfg):
     old = "<revision><id>1</id><timestamp>2001-01-01T00:00:00Z</timestamp><text>Al Versioun.</text></revision>\n"
     (tmp_path / "dump.xml").write_text(xml[:start] + old + xml[start:], encoding="utf-8")
     c = cfg.model_copy(update={"path": str(tmp_path / "*.xml")})
-    pages = list(iter_wiki_pages(c.path, c, "fail"))
+    pages = live_pages(c)
     assert [p["page_id"] for p in pages] == READ_IDS
     assert pages[0]["revid"] == 9001010 and pages[0]["wikitext"].startswith("{{Infobox Gemeng")
 
