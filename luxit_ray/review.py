@@ -270,6 +270,18 @@ def _read_sheet(path: Path) -> tuple[list[str], list[tuple[str, dict[str, Any]]]
     raise InputError(str(path), "", f"unknown sheet format {suffix!r}: expected .csv or .jsonl")
 
 
+def sheet_review_ids(path: Path) -> list[str]:
+    """The review_ids of a sheet (CSV or JSONL), in its row order; the cells are not checked.
+
+    Raises:
+        InputError: unreadable sheet, or no review_id column.
+    """
+    columns, rows = _read_sheet(path)
+    if REVIEW_ID not in columns:
+        raise InputError(str(path), "header", f"missing column {REVIEW_ID}")
+    return [str(r.get(REVIEW_ID) or "").strip() for _, r in rows]
+
+
 def _parse_score(value: Any) -> int | None:
     """1, 2 or 3 from a cell; None when empty; raises ValueError otherwise."""
     if value is None:
