@@ -116,12 +116,68 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_review(args: argparse.Namespace) -> int:
     from luxit_ray import review
 
+    if args.review_command == "serve":
+        return _serve_review(args)
     if args.review_command == "export":
         result = review.export_review_sheet(args.run_dir, n=args.n, seed=args.seed, out=args.out, force=args.force)
     else:
         result = review.import_review_sheet(args.run_dir, args.sheet)
     _print_summary(result.summary())
     return 0
+
+
+def _serve_review(args: argparse.Namespace) -> int:
+    from luxit_ray.console import console
+    from luxit_ray.web.review_app import ReviewSession, create_review_app
+    from luxit_ray.web.server import resolve_token, run_uvicorn, server_url
+
+    token = resolve_token(args.host, args.token)
+    session = ReviewSession(args.run_dir, n=args.n, seed=args.seed, sheet=args.sheet, show_judge=args.show_judge)
+    app = create_review_app(session, host=args.host, token=token)
+    if session.drew_sample:
+        console.print(f"drew the review sample ({session.n} pairs, seed {args.seed}) as `luxit review export` does")
+    console.print(f"review {session.n} pairs at {server_url(args.host, args.port, token)}")
+    console.print(f"answers: {session.log.path}; import one reviewer's sheet with "
+                  f"`luxit review import {args.run_dir} {session.web_dir}/sheet-NAME.jsonl`")
+    run_uvicorn(app, args.host, args.port)
+    return 0
+
+
+# ---- arena (blind pairwise votes between models) -----------------------------------------
+
+
+@command("arena")
+def cmd_arena(args: argparse.Namespace) -> int:
+    from luxit_ray import arena
+
+    if args.arena_command == "generate":
+        result = arena.generate_answers(args.run_dir, args.model, prompt_file=args.prompts, n=args.n, seed=args.seed,
+                                        max_tokens=args.max_tokens, system=args.system)
+    elif args.arena_command == "serve":
+        from luxit_ray.console import console
+        from luxit_ray.web.arena_app import create_arena_app
+        from luxit_ray.web.server import resolve_token, run_uvicorn, server_url
+
+        token = resolve_token(args.host, args.token)
+        store = arena.ArenaStore(args.run_dir)
+        app = create_arena_app(store, host=args.host, token=token)
+        console.print(f"arena: {len(store.models)} models, {len(store.battles)} pairs to vote on, at "
+                      f"{server_url(args.host, args.port, token)}")
+        console.print(f"votes: {store.log.path}")
+        run_uvicorn(app, args.host, args.port)
+        return 0
+    elif args.arena_command == "report":
+        result = arena.arena_report(args.run_dir, rounds=args.bootstrap, seed=args.seed)
+    else:
+        result = arena.export_preferences(args.run_dir, aspect=args.aspect, out=args.out)
+    _print_summary(result.summary())
+    return 0
+
+
+def _web_args(p: argparse.ArgumentParser, port: int) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1; any other needs a token)")
+    p.add_argument("--port", type=int, default=port, help=f"TCP port (default {port})")
+    p.add_argument("--token", default=None, help="access token (default: generated when --host is not the loopback)")
 
 
 @command("report")
@@ -319,6 +375,36 @@ def build_parser() -> argparse.ArgumentParser:
     rp = rsub.add_parser("import", help="validate a scored sheet and report agreement with the judge")
     rp.add_argument("run_dir", type=Path, help="run folder the sheet was drawn from")
     rp.add_argument("sheet", type=Path, help="the scored .csv or .jsonl sheet")
+    rp = rsub.add_parser("serve", help="score the review sample in a browser (keyboard first, saved as you go)")
+    rp.add_argument("run_dir", type=Path, help="run folder whose judge step has finished")
+    rp.add_argument("--n", type=int, default=100, help="pairs to sample when no sheet was drawn yet (default 100)")
+    rp.add_argument("--seed", type=int, default=0, help="seed of that draw (default 0)")
+    rp.add_argument("--sheet", type=Path, default=None, help="review the rows of this existing sheet, in its order")
+    rp.add_argument("--show-judge", action="store_true", help="show the judge's scores after each saved pair (calibration)")
+    _web_args(rp, 8765)
+    p = sub.add_parser("arena", help="blind pairwise model arena: generate answers, vote, report, export preferences")
+    asub = p.add_subparsers(dest="arena_command", required=True)
+    ap = asub.add_parser("generate", help="answer the prompts with every model, through the request cache")
+    ap.add_argument("run_dir", type=Path, help="run folder (prompts: its export's validation split)")
+    ap.add_argument("--model", action="append", required=True, metavar="NAME=ENDPOINT[:MODEL]",
+                    help="a contestant: an endpoint of the run's config (optionally another served model, e.g. a "
+                         "LoRA adapter), or NAME=URL#MODEL; repeat for each model (two or more)")
+    ap.add_argument("--prompts", type=Path, default=None, help="prompt file (.txt lines or .jsonl with 'prompt') instead of the validation split")
+    ap.add_argument("--n", type=int, default=None, help="use a seeded sample of this many prompts")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the prompt sample (default 0)")
+    ap.add_argument("--max-tokens", type=int, default=None, help="output token budget per answer")
+    ap.add_argument("--system", default=None, help="system message sent before every prompt")
+    ap = asub.add_parser("serve", help="vote in a browser: two answers side by side, models hidden")
+    ap.add_argument("run_dir", type=Path, help="run folder with arena answers")
+    _web_args(ap, 8766)
+    ap = asub.add_parser("report", help="Bradley-Terry ranking with bootstrap intervals, win rates, voter agreement")
+    ap.add_argument("run_dir", type=Path, help="run folder with arena votes")
+    ap.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    ap.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    ap = asub.add_parser("export", help="write the decisive votes as a DPO preference dataset (Parquet + JSONL)")
+    ap.add_argument("run_dir", type=Path, help="run folder with arena votes")
+    ap.add_argument("--aspect", default="overall", help="content, language or overall (default overall)")
+    ap.add_argument("--out", type=Path, default=None, help="output folder (default RUN_DIR/arena/preferences)")
     p = sub.add_parser("report", help="write the run report (tables as Markdown/JSON, PNG plots) and print it")
     p.add_argument("run_dir", type=Path, help="run folder")
     _job_parser(sub, "evaluate", "score models on the exam and tasks (Table 4 layout, invalid rates, deltas)")
