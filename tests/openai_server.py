@@ -32,7 +32,9 @@ import dataclasses
 import hashlib
 import importlib
 import json
+import math
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -168,9 +170,21 @@ class Server:
         api_key: str | None = None,
         model: str = "test-model",
         reuse_port: bool = False,
+        latency_p99: float | None = None,
+        log_light: bool = False,
+        seed: int = 0,
     ) -> None:
         self.script = script
         self.latency = latency
+        # Log-normal answer times with median ``latency`` and 99th percentile ``latency_p99``
+        # (sigma from the two quantiles: ln(p99/median) / z_0.99); None: every answer takes
+        # exactly ``latency``.
+        self.latency_p99 = latency_p99
+        self._sigma = math.log(latency_p99 / latency) / 2.3263478740408408 if latency_p99 and latency else 0.0
+        self._rng = random.Random(seed)
+        # Light log (benchmarks): one line per answered request, written when the answer is sent,
+        # with its start ``t``, end ``t_end``, ``key`` and ``status`` (no body).
+        self.log_light = log_light
         self.api_key = api_key
         self.model = model
         self.requests: list[dict[str, Any]] = []
@@ -305,7 +319,8 @@ class Server:
 
     def _log(self, entry: dict[str, Any]) -> None:
         with self._lock:
-            self.requests.append(entry)
+            if not (self.log_light and self._log_f is not None):  # a long benchmark keeps no list
+                self.requests.append(entry)
             if self._log_f is not None:
                 self._log_f.write(json.dumps(entry, ensure_ascii=False) + "\n")
                 self._log_f.flush()
@@ -320,7 +335,7 @@ class Server:
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
-        if self.script is None and self.latency and self._log_f is None and self.api_key is None:
+        if self.script is None and self.latency and self._log_f is None and self.api_key is None and not self._sigma:
             # Benchmark fast path: fixed latency, nothing else.
             await asyncio.sleep(self.latency)
             return web.Response(body=self._fast_body, content_type="application/json")
@@ -343,11 +358,19 @@ class Server:
         req = Request(n=n, attempt=attempt, key=key, body=body, headers=dict(request.headers))
         reply = self._next_reply(req)
         status: int | str = "hang" if reply.hang else "drop" if reply.drop else reply.status
-        self._log(
-            {"t": t, "n": n, "attempt": attempt, "key": key, "body_sha": hashlib.sha256(raw).hexdigest(),
-             "status": status, "body": body}
-        )
-        delay = reply.delay + self.latency
+        if not self.log_light:
+            self._log(
+                {"t": t, "n": n, "attempt": attempt, "key": key, "body_sha": hashlib.sha256(raw).hexdigest(),
+                 "status": status, "body": body}
+            )
+        delay = reply.delay + self._latency_s()
+        if self.log_light and not reply.hang and not reply.drop:
+            try:
+                if delay:
+                    await asyncio.sleep(delay)
+                return self._response(req, reply)
+            finally:
+                self._log({"t": t, "t_end": time.time(), "n": n, "key": key, "status": status})
         if reply.hang:
             try:
                 await asyncio.wait_for(self._stop_event.wait(), reply.hang_s)
@@ -362,6 +385,14 @@ class Server:
             if request.transport is not None:
                 request.transport.abort()
             return web.Response(status=500)  # never reaches the client
+        return self._response(req, reply)
+
+    def _latency_s(self) -> float:
+        if not self._sigma:
+            return self.latency
+        return self.latency * math.exp(self._sigma * self._rng.gauss(0.0, 1.0))
+
+    def _response(self, req: Request, reply: Reply) -> web.Response:
         if reply.body is not None:
             data = reply.body.encode() if isinstance(reply.body, str) else reply.body
             return web.Response(body=data, status=reply.status, headers=reply.headers, content_type="application/json")
@@ -433,6 +464,8 @@ def spawn_server(
     api_key: str | None = None,
     port: int = 0,
     python: str | None = None,
+    latency_p99: float | None = None,
+    log_light: bool = False,
 ) -> ServerProcess:
     """Run the server as a subprocess (``workers`` processes sharing the port with SO_REUSEPORT).
 
@@ -444,6 +477,8 @@ def spawn_server(
         api_key: Require this bearer key (401 otherwise).
         port: 0: a free port.
         python: Interpreter (default: this one).
+        latency_p99: Log-normal answer times (``latency`` the median, this the 99th percentile).
+        log_light: One log line per answered request with its start and end, no body.
     """
     cmd = [python or sys.executable, str(Path(__file__).resolve()), "--port", str(port), "--latency", str(latency),
            "--workers", str(workers)]
@@ -453,6 +488,10 @@ def spawn_server(
         cmd += ["--script", script]
     if api_key:
         cmd += ["--api-key", api_key]
+    if latency_p99:
+        cmd += ["--latency-p99", str(latency_p99)]
+    if log_light:
+        cmd += ["--log-light"]
     env = dict(os.environ)
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
@@ -472,7 +511,8 @@ def _load_script(spec: str | None) -> Script:
 
 def _serve(args: argparse.Namespace, port: int, reuse_port: bool, ready_fd: int | None) -> None:
     srv = Server(_load_script(args.script), port=port, log_path=args.log, latency=args.latency,
-                 api_key=args.api_key, reuse_port=reuse_port)
+                 api_key=args.api_key, reuse_port=reuse_port, latency_p99=args.latency_p99,
+                 log_light=args.log_light, seed=args.seed + os.getpid())
 
     async def main() -> None:
         import signal
@@ -502,6 +542,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workers", type=int, default=1, help="server processes sharing the port (SO_REUSEPORT)")
     p.add_argument("--script", default=None, help="module:function answering each request")
     p.add_argument("--api-key", default=None, help="require this bearer key")
+    p.add_argument("--latency-p99", type=float, default=None,
+                   help="log-normal answer times: --latency is the median, this the 99th percentile")
+    p.add_argument("--log-light", action="store_true",
+                   help="log one line per answered request (t, t_end, key, status), no body")
+    p.add_argument("--seed", type=int, default=0, help="seed of the latency draws")
     args = p.parse_args(argv)
     if args.workers <= 1:
         _serve(args, args.port, False, None)

@@ -6,6 +6,7 @@ Stages never import each other; the few helpers they share live here and import 
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -42,12 +43,65 @@ def check_columns(stage: str, batch: pa.Table | Mapping[str, Any], required: Seq
         raise InputError(stage, "input columns", f"missing column(s) {missing}; the batch has {present}")
 
 
+# Rows an LLM actor holds per request slot of its client (``max_in_flight``). A map_batches call
+# returns only when its slowest row has answered, so the rows of a batch that already answered
+# hold no request while they wait; the client's semaphore refills a freed slot at once from the
+# rows of the actor's other calls, as long as the actor holds more rows than it has slots. With
+# 2x, a 64-row batch of log-normal answers (median 2 s, p99 8 s) still leaves every slot busy
+# (bench/llm_stage_throughput.py); the end of a step drains in about one answer time.
+ROWS_PER_SLOT = 2
+
+
+def llm_map_batches_args(*, actors: int, max_in_flight: int, batch_size: int, num_cpus: float) -> dict[str, Any]:
+    """``map_batches`` arguments that keep ``actors x max_in_flight`` requests in flight.
+
+    Every block the stage receives holds one batch (the caller repartitions to ``batch_size``
+    rows: see :meth:`LLMStage.apply`), so a task is one batch, and Ray Data hands the next task
+    to whichever actor has the fewest running. Each actor runs up to ``ROWS_PER_SLOT x
+    max_in_flight / batch_size`` calls at once (and is sent no more than that, so no actor
+    queues work another could take).
+    """
+    import ray
+
+    calls = max(1, math.ceil(ROWS_PER_SLOT * max_in_flight / batch_size))
+    return {
+        "compute": ray.data.ActorPoolStrategy(
+            size=actors, max_tasks_in_flight_per_actor=calls, max_concurrent_calls_per_actor=calls,
+        ),
+        "num_cpus": num_cpus,
+        "batch_size": batch_size,
+        "batch_format": "pyarrow",
+    }
+
+
 class LLMStage:
-    """What the LLM stages share: a sync ``process`` for use outside Ray Data, and ``close``.
+    """What the LLM stages share: how Ray Data runs them (:meth:`apply`), a sync ``process``
+    for use outside Ray Data, and ``close``.
 
     A subclass sets ``cache`` (a RequestCache or None), ``_loop = None`` and ``_closed = False``
-    in its ``__init__`` (after its clients exist), and lists its clients in :meth:`clients`.
+    in its ``__init__`` (after its clients exist), lists its clients in :meth:`clients`, and
+    says how it runs from its config section in :meth:`map_batches_args`.
     """
+
+    @classmethod
+    def map_batches_args(cls, section: Any, endpoints: Mapping[str, Any]) -> dict[str, Any]:
+        """``map_batches`` arguments (compute, num_cpus, batch_size, batch_format) from the
+        stage's config section and the job's endpoints."""
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, ds: Any, section: Any, endpoints: Mapping[str, Any], **constructor_kwargs: Any) -> Any:
+        """``ds`` run through this stage on an actor pool, as its config section says.
+
+        The input is first cut into blocks of one batch each (a streaming repartition): a
+        task of Ray Data's actor pool is a bundle of whole blocks, so a large block (one
+        Parquet file of seeds can be a single block) would otherwise go to one actor as one
+        task, and that actor would work through it alone while the others idle.
+        """
+        args = cls.map_batches_args(section, endpoints)
+        return ds.repartition(target_num_rows_per_block=args["batch_size"]).map_batches(
+            cls, fn_constructor_kwargs=constructor_kwargs, **args
+        )
 
     cache: Any
     _loop: asyncio.AbstractEventLoop | None

@@ -37,7 +37,7 @@ from luxit_ray import schema as S
 from luxit_ray.config.llm import EndpointConfig, SamplingConfig
 from luxit_ray.parsing import pairs_json_schema, parse_pairs
 from luxit_ray.prompts import PromptTemplate, cut_text, date_text
-from luxit_ray.stages import LLMStage, batch_rows, check_columns
+from luxit_ray.stages import LLMStage, batch_rows, check_columns, llm_map_batches_args
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,8 @@ class GenerateStage(LLMStage):
         limiter: Shared rate limiter handle; None: the client builds one from the endpoint limits.
         prompt_vars: Extra template variables (e.g. ``contact_languages``, ``language_notes``).
         transport: Client transport override (tests, benchmarks).
+        carry_text: Add the seed's ``text`` column (cut as the generator saw it) to every output
+            row, for a judge stage that follows in the same pipeline (``luxit run``).
     """
 
     INPUT_COLUMNS = (S.DOC_ID, S.SOURCE, S.SOURCE_TYPE, S.TITLE, S.TEXT, S.DATE, S.URL)
@@ -92,6 +94,7 @@ class GenerateStage(LLMStage):
         limiter: Any | None = None,
         prompt_vars: Mapping[str, Any] | None = None,
         transport: Any | None = None,
+        carry_text: bool = False,
     ) -> None:
         from luxit_ray.llm import LLMClient, RequestCache, response_format_for
 
@@ -114,10 +117,19 @@ class GenerateStage(LLMStage):
             endpoint_name, self.endpoint, cache=self.cache, limiter=limiter, accountant=accountant,
             transport=transport, stage=STAGE,
         )
+        self.carry_text = carry_text
+        self.output_schema = self.OUTPUT_SCHEMA.append(pa.field(S.TEXT, pa.string())) if carry_text else self.OUTPUT_SCHEMA
         self._checked = False
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self.truncated = 0
+
+    @classmethod
+    def map_batches_args(cls, section: Any, endpoints: Mapping[str, Any]) -> dict[str, Any]:
+        """From ``generate``: ``concurrency`` actors, each keeping its endpoint's
+        ``max_in_flight`` requests going, ``batch_size`` seeds a call."""
+        return llm_map_batches_args(actors=section.concurrency, max_in_flight=endpoints[section.endpoint].max_in_flight,
+                                    batch_size=section.batch_size, num_cpus=section.num_cpus)
 
     # -- Ray Data entry point ----------------------------------------------------------
     async def __call__(self, batch: pa.Table | Mapping[str, Any]) -> pa.Table:
@@ -133,7 +145,7 @@ class GenerateStage(LLMStage):
             rows.extend(self.rows_for(seed, comp))
         self.client.accountant.rows_done(STAGE, len(seeds))
         self.client.accountant.flush()  # one fire-and-forget push per batch keeps progress exact
-        return pa.Table.from_pylist(rows, schema=self.OUTPUT_SCHEMA)
+        return pa.Table.from_pylist(rows, schema=self.output_schema)
 
     def clients(self) -> list[Any]:
         """The stage's LLMClients."""
@@ -175,6 +187,8 @@ class GenerateStage(LLMStage):
             S.USAGE: comp.usage_json(),
             S.CACHE_HIT: comp.cache_hit,
         }
+        if self.carry_text:
+            base[S.TEXT] = cut_text(seed.get(S.TEXT) or "", self.max_source_chars)[0]
         doc_id = str(seed.get(S.DOC_ID))
 
         def row(index: int, *, instruction: str | None = None, response: str | None = None,

@@ -43,7 +43,13 @@ from luxit_ray import schema as S
 from luxit_ray.config.llm import EndpointConfig, SamplingConfig
 from luxit_ray.parsing import judge_json_schema, parse_scores
 from luxit_ray.prompts import PromptTemplate, cut_text, date_text
-from luxit_ray.stages import LLMStage, batch_columns, batch_rows, check_columns
+from luxit_ray.stages import (
+    LLMStage,
+    batch_columns,
+    batch_rows,
+    check_columns,
+    llm_map_batches_args,
+)
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +234,14 @@ class JudgeStage(LLMStage):
         self._checked = False
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def map_batches_args(cls, section: Any, endpoints: Mapping[str, Any]) -> dict[str, Any]:
+        """From ``judge``: ``concurrency`` actors, each keeping the largest ``max_in_flight``
+        of its judges' endpoints going, ``batch_size`` pairs a call."""
+        in_flight = max(endpoints[j.endpoint].max_in_flight for j in section.judges)
+        return llm_map_batches_args(actors=section.concurrency, max_in_flight=in_flight,
+                                    batch_size=section.batch_size, num_cpus=section.num_cpus)
 
     # -- Ray Data entry point ----------------------------------------------------------
     async def __call__(self, batch: pa.Table | Mapping[str, Any]) -> pa.Table:

@@ -132,7 +132,7 @@ def server():
 
 
 def test_generate_and_judge_with_injected_faults(ray_local, server, tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="luxit_ray.pipeline")
+    caplog.set_level(logging.INFO, logger="luxit_ray.steps.common")
     eps = {
         "gen": endpoint(server.base_url, "gen-model", price_input_per_mtok=1.0, price_output_per_mtok=2.0),
         "ja": endpoint(server.base_url, "judge-a", price_input_per_mtok=0.5, price_output_per_mtok=4.0),

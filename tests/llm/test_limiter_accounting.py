@@ -225,13 +225,13 @@ def test_progress_never_stops_a_step(caplog):
     warning, not a failed step."""
     import logging
 
-    from luxit_ray.pipeline import _Progress
+    from luxit_ray.steps.common import Progress as _Progress
 
     class Unreachable:
         def snapshot(self):
             raise RuntimeError("the shared Ray actor 'luxit-accountant:r' could not be reached")
 
-    caplog.set_level(logging.WARNING, logger="luxit_ray.pipeline")
+    caplog.set_level(logging.WARNING, logger="luxit_ray.steps.common")
     with _Progress(Unreachable(), "generate", 10, "seeds", every_s=0.01) as progress:
         pass
     assert not progress._thread.is_alive()

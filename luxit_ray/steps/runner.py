@@ -1,0 +1,201 @@
+"""The one runner of LLM steps: alone (``luxit generate``, ``luxit judge``) or streamed, one
+into the next, in a single Ray Data pipeline (``luxit run``: judges score pairs while the
+generator is still writing them).
+
+Exactly-once spending: every billed response is recorded in the durable request cache
+(:class:`luxit_ray.llm.RequestCache`, keyed by endpoint, model, rendered messages, sampling and
+output format) before the stage uses it. A rerun of a step (after a crash, a kill, or by hand)
+reads its whole input again, renders the same requests, answers the recorded ones from the
+cache and sends only the rest; the step's output folders are replaced, so no row is lost or
+duplicated. A request that was in flight when the job died has no recorded response: it is sent
+again. ``ray.data.checkpoint`` is not used: its unit is the written output block (calls in an
+unwritten block would be paid again without the cache, and with the cache they are free anyway),
+it keeps every finished id in memory, re-reads the whole input on resume too, and its filter
+actor (1 CPU) stalled small clusters (SPEC.md).
+
+What one run of the runner does, for every step the same way:
+
+1. each step checks its config section, endpoint keys and prompt templates (before Ray starts);
+2. finished steps at the head of the chain are skipped (their ``_SUCCESS`` marker exists);
+3. Ray starts; the run's accountant and each endpoint's rate limiter are got or created;
+4. the first pending step reads its input, every pending step adds its stage to the same
+   dataset (:meth:`luxit_ray.stages.LLMStage.apply`), and one write runs the whole chain while
+   a progress line per step is logged;
+5. each step, in order, splits the rows into its output folders, counts them, records the
+   counts in the manifest, applies its error-rate gate and writes its markers. When a step's
+   gate fails, the steps after it still write and count their outputs but are not marked done,
+   and the first failure is raised.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from luxit_ray import runs
+from luxit_ray.config import JobConfig
+from luxit_ray.errors import ErrorRateExceeded
+from luxit_ray.steps.common import Progress, cache_uri, check_key, original_errors
+
+log = logging.getLogger(__name__)
+
+# Rows per Parquet file the chain writes before its steps split them: a few large files rather
+# than one per batch (the next step's read parallelism comes from Ray Data's block splitting).
+MIN_ROWS_PER_FILE = 5000
+
+
+class LLMStep:
+    """One LLM step of a run. A subclass (``GenerateStep``, ``JudgeStep``) says what it reads,
+    which stage it runs with which constructor arguments, where its rows go and how they count.
+
+    Attributes (set by the subclass):
+        name: ``generate`` or ``judge``: the manifest key, the stage's accounting label and the
+            config section.
+        stage: The :class:`~luxit_ray.stages.LLMStage` subclass.
+        needs: The folder of the run that must be finished first (``seeds``, ``pairs``).
+        done: The folder whose marker says this step finished.
+        unit: What a row of its input is, for the progress line.
+    """
+
+    name: str
+    stage: type
+    needs: str
+    done: str
+    unit: str
+
+    def __init__(self, cfg: JobConfig) -> None:
+        self.cfg = cfg
+        self.section = getattr(cfg, self.name)
+
+    # -- the subclass's part -------------------------------------------------------------
+    def endpoint_names(self) -> list[str]:
+        """Endpoints this step calls."""
+        raise NotImplementedError
+
+    def check(self) -> None:
+        """Fail before Ray starts: missing section, prompts that do not render."""
+        raise NotImplementedError
+
+    def source(self, run: runs.RunDir) -> Any:
+        """The step's input as a Ray Data dataset, when it is the first step of the chain."""
+        raise NotImplementedError
+
+    def outputs(self, run: runs.RunDir) -> list[Path]:
+        """The folders this step writes (cleared before it runs)."""
+        raise NotImplementedError
+
+    def expected_rows(self, run: runs.RunDir) -> int:
+        """Input rows, for the progress line (an estimate when an earlier step is streamed in)."""
+        raise NotImplementedError
+
+    def constructor_kwargs(self, run: runs.RunDir, shared: dict[str, Any], feeds_next: bool) -> dict[str, Any]:
+        """The stage's constructor arguments. ``shared`` holds ``cache_uri``, ``accountant``
+        and ``limiters`` (endpoint name -> handle); ``feeds_next``: a step follows in the chain."""
+        raise NotImplementedError
+
+    def finish(self, run: runs.RunDir, rows: Path, info: dict[str, Any], mark: bool) -> dict[str, Any]:
+        """Write the step's folders from the chain's output ``rows``, count them, record the
+        counts in the manifest, apply the error-rate gate and (when ``mark``) write the markers.
+
+        Returns:
+            The CLI summary of the step.
+
+        Raises:
+            ErrorRateExceeded: after the outputs and the manifest were written.
+        """
+        raise NotImplementedError
+
+    def summary(self, run: runs.RunDir, counts: Mapping[str, Any]) -> dict[str, Any]:
+        """The CLI summary from the step's manifest counts."""
+        raise NotImplementedError
+
+    # -- shared --------------------------------------------------------------------------
+    def is_done(self, run: runs.RunDir) -> bool:
+        """The step's marker exists."""
+        return run.is_done(self.done)
+
+    def check_keys(self) -> None:
+        """Fail before Ray starts when an endpoint's key variable is named but unset."""
+        for name in self.endpoint_names():
+            check_key(name, self.cfg.endpoints[name])
+
+
+def run_llm_steps(cfg: JobConfig, steps: list[LLMStep]) -> list[dict[str, Any]]:
+    """Run the pending ones of ``steps`` (in data-flow order) as one streamed Ray Data chain.
+
+    Returns:
+        One CLI summary per step (a skipped step's from its manifest counts).
+
+    Raises:
+        ConfigError, AuthError: before Ray starts.
+        ErrorRateExceeded: the first step whose gate failed (after every output was written).
+    """
+    for step in steps:
+        step.check()
+    run = runs.RunDir.for_step(cfg, needs=steps[0].needs)
+    first = next((i for i, s in enumerate(steps) if not s.is_done(run)), len(steps))
+    summaries = []
+    for step in steps[:first]:
+        log.info("%s already finished in %s: skipped", step.name, run.path)
+        summaries.append(step.summary(run, run.manifest().get("steps", {}).get(step.name, {})))
+    todo = steps[first:]
+    if not todo:
+        return summaries
+    for step in todo:
+        step.check_keys()
+    runs.init_ray(cfg)
+    from luxit_ray.llm import get_accountant, get_rate_limiter
+
+    accountant = get_accountant(run.path.name)
+    limiters = {}
+    for step in todo:
+        for name in step.endpoint_names():
+            ep = cfg.endpoints[name]
+            limiters[name] = get_rate_limiter(name, ep.requests_per_minute, ep.tokens_per_minute)
+    shared = {"cache_uri": cache_uri(cfg), "accountant": accountant, "limiters": limiters}
+    rows = run.sub("_" + "_".join(s.name for s in todo) + "_rows").resolve()
+    for step in todo:
+        for folder in step.outputs(run):
+            shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(rows, ignore_errors=True)
+    if len(todo) > 1:
+        log.info("%s streamed in one pipeline in %s", " -> ".join(s.name for s in todo), run.path)
+    t0 = time.monotonic()
+    with original_errors(), _progress(accountant, todo, run):
+        ds = todo[0].source(run)
+        for i, step in enumerate(todo):
+            kwargs = step.constructor_kwargs(run, shared, feeds_next=i + 1 < len(todo))
+            ds = step.stage.apply(ds, step.section, cfg.endpoints, **kwargs)
+        ds.write_parquet(str(rows), min_rows_per_file=MIN_ROWS_PER_FILE)
+    info = {"wall_s": round(time.monotonic() - t0, 1)}
+    if len(todo) > 1:
+        info["streamed"] = [s.name for s in todo]
+    failure: ErrorRateExceeded | None = None
+    for step in todo:
+        try:
+            summaries.append(step.finish(run, rows, info, mark=failure is None))
+        except ErrorRateExceeded as exc:
+            failure = failure or exc
+    shutil.rmtree(rows, ignore_errors=True)
+    if failure is not None:
+        raise failure
+    return summaries
+
+
+class _progress:  # noqa: N801 - used like a function
+    """One live progress line per step of the chain."""
+
+    def __init__(self, accountant: Any, steps: list[LLMStep], run: runs.RunDir) -> None:
+        self.lines = [Progress(accountant, s.name, s.expected_rows(run), s.unit) for s in steps]
+
+    def __enter__(self) -> None:
+        for p in self.lines:
+            p.__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        for p in reversed(self.lines):
+            p.__exit__(*exc)
