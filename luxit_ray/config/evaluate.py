@@ -157,6 +157,17 @@ class EvaluateConfig(StrictModel):
     num_cpus_per_model: float = Field(default=1.0, gt=0, description="CPUs reserved by each model actor.")
     num_gpus_per_model: float = Field(default=0.0, ge=0, description="GPUs reserved by each model actor (vLLM tensor-parallel size when > 1).")
     gpu_memory_utilization: float = Field(default=0.85, gt=0, le=1, description="vLLM: share of GPU memory the engine may use.")
+    shared_storage: list[str] = Field(
+        default_factory=list,
+        description="Folders mounted at the same path on every node (e.g. /mnt/shared). On a Ray cluster of more "
+        "than one node, run.output_dir, model paths and adapters must lie under one of these (checked before "
+        "any model loads).",
+    )
+    resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="Extra Ray resources each model actor reserves, to place it on the evaluation nodes "
+        "(e.g. {luxit_eval: 1}, a custom resource the vLLM image's nodes declare).",
+    )
     use_ray: bool = Field(default=True, description="Run one Ray actor per model; false: models run one after another in this process.")
     chart: bool = Field(default=True, description="Write the PNG chart beside the Markdown and JSON report.")
     prompt: PromptConfig = Field(default_factory=PromptConfig, description="Headings and instructions of the prompts.")

@@ -59,6 +59,11 @@ class ResourcesConfig(StrictModel):
         default=1.0, gt=0.0,
         description="CPUs reserved per worker; on a small machine keep the sum over concurrent models within Ray's CPUs.",
     )
+    gpu_memory_gb: float | None = Field(
+        default=None, gt=0.0,
+        description="GPU memory each worker gets, in GiB (e.g. 48 for an L40S); required with use_gpu: the "
+        "preflight memory estimate is checked against it and gradient_checkpointing: auto uses it.",
+    )
     accelerator_type: str | None = Field(
         default=None, description="Ray accelerator type the workers must run on (e.g. H100); null: any."
     )
@@ -123,8 +128,8 @@ class ModelRecipe(StrictModel):
     weight_decay: float = Field(default=0.01, ge=0.0, description="AdamW weight decay (paper: 0.01).")
     optimizer: Literal["adamw_8bit", "adamw_torch"] = Field(
         default="adamw_8bit",
-        description="adamw_8bit (paper) where bitsandbytes supports the device, else adamw_torch is used; the "
-        "choice is logged and written in the results.",
+        description="adamw_8bit (paper, bitsandbytes on CUDA or CPU) or adamw_torch. GPU workers without "
+        "bitsandbytes fail with an error naming the extra; CPU runs fall back to adamw_torch (logged).",
     )
     max_seq_len: int = Field(
         default=2048, ge=16,
@@ -135,7 +140,11 @@ class ModelRecipe(StrictModel):
         default="bf16",
         description="bf16 on GPUs (paper: 16-bit; fp16 is not offered, Gemma-3 overflows in it); CPU runs use fp32.",
     )
-    gradient_checkpointing: bool = Field(default=False, description="Trade compute for activation memory.")
+    gradient_checkpointing: bool | Literal["auto"] = Field(
+        default="auto",
+        description="Trade compute for activation memory; auto: on when the memory estimate without it exceeds "
+        "resources.gpu_memory_gb (GPU runs; see luxit_ray/train/memory.py), off on CPU.",
+    )
     seed: int = Field(default=42, description="Seed of adapter init and data order.")
     save_every_steps: int = Field(default=200, ge=1, description="Checkpoint (adapter + optimizer state) every N steps.")
     keep_checkpoints: int = Field(default=2, ge=1, description="Most recent checkpoints kept in storage.")
@@ -164,6 +173,8 @@ class ModelRecipe(StrictModel):
             problems.append(f"thinking: only the qwen3 family has a thinking switch (family is {self.family})")
         if self.deepspeed.enabled and not self.resources.use_gpu:
             problems.append("deepspeed.enabled needs resources.use_gpu: true")
+        if self.deepspeed.enabled and self.optimizer == "adamw_8bit":
+            problems.append("deepspeed.enabled with optimizer adamw_8bit: use optimizer adamw_torch under ZeRO")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -187,6 +198,12 @@ class TrainConfig(StrictModel):
         default=None,
         description="Where checkpoints and adapters go (local path or pyarrow URI such as s3://bucket/x); the "
         "run id is appended. null: RUN_DIR/train.",
+    )
+    shared_storage: list[str] = Field(
+        default_factory=list,
+        description="Folders mounted at the same path on every node (e.g. /mnt/shared). On a Ray cluster of more "
+        "than one node, run.output_dir, storage_path, models_root and data must be s3://-style URIs or lie under "
+        "one of these (the preflight refuses a node-local path).",
     )
     only: list[str] | None = Field(
         default=None, description="Train only these model names (null: all); e.g. train.only=[qwen3-0.6b]."

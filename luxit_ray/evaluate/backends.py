@@ -131,6 +131,7 @@ class TransformersBackend(Backend):
         )
         setup = chat.resolve_setup(model_path, adapter, family, thinking, default_thinking)
         self.thinking = setup.thinking
+        self.system_prompt = setup.system_prompt
         self.answer_prefix = answer_prefix
         self.batch_size = batch_size
         self.tokenizer = AutoTokenizer.from_pretrained(setup.tokenizer_dir)
@@ -157,7 +158,9 @@ class TransformersBackend(Backend):
         )
 
     def render_prompt(self, user_message: str) -> tuple[str, bool]:
-        return chat.render_user_prompt(self.tokenizer, user_message, self.family, self.thinking, self.answer_prefix)
+        return chat.render_user_prompt(
+            self.tokenizer, user_message, self.family, self.thinking, self.answer_prefix, self.system_prompt
+        )
 
     def _encode(self, text: str) -> list[int]:
         # Chat templates write BOS themselves; plain prompts need the tokenizer's specials.
@@ -287,6 +290,7 @@ class VLLMBackend(Backend):
 
         setup = chat.resolve_setup(model_path, adapter, family, thinking, default_thinking)
         self.thinking = setup.thinking
+        self.system_prompt = setup.system_prompt
         self.answer_prefix = answer_prefix
         self.tokenizer = AutoTokenizer.from_pretrained(setup.tokenizer_dir)
         self.family = setup.family or chat.detect_family(self.tokenizer, model_path)
@@ -309,7 +313,9 @@ class VLLMBackend(Backend):
         self.kind = "vllm:cuda"
 
     def render_prompt(self, user_message: str) -> tuple[str, bool]:
-        return chat.render_user_prompt(self.tokenizer, user_message, self.family, self.thinking, self.answer_prefix)
+        return chat.render_user_prompt(
+            self.tokenizer, user_message, self.family, self.thinking, self.answer_prefix, self.system_prompt
+        )
 
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=not self.chat_template)["input_ids"]
@@ -370,6 +376,57 @@ def vllm_usable(num_gpus: float) -> bool:
     return torch.cuda.is_available()
 
 
+def adapter_targets(adapter: str | Path | None) -> list[str]:
+    """The ``target_modules`` of a peft adapter ([] without an adapter)."""
+    if not adapter:
+        return []
+    cfg = Path(adapter) / "adapter_config.json"
+    if not cfg.is_file():
+        return []
+    targets = json.loads(cfg.read_text(encoding="utf-8")).get("target_modules") or []
+    return sorted(targets) if isinstance(targets, list) else [str(targets)]
+
+
+# vLLM splits these fused modules into their parts and refuses adapters that name the fused one.
+VLLM_UNSPLIT_LORA_TARGETS = ("gate_up_proj",)
+
+
+def choose_backend(choice: str, num_gpus: float, adapter: str | Path | None, vllm_installed: bool) -> tuple[str, str]:
+    """Which backend evaluates a model, and why (``transformers`` or ``vllm``).
+
+    ``auto`` on a GPU picks vLLM and requires it (a GPU actor without vLLM is an error naming what
+    is missing, never a silent fallback); on CPU it picks transformers (the CPU smoke profile).
+    An adapter that targets a fused module vLLM splits (GLM-4's ``gate_up_proj``: vLLM 0.32 maps it
+    to gate_proj/up_proj and rejects the adapter) goes to transformers, which merges it; an explicit
+    ``vllm`` with such an adapter is an error (evaluate the merged model instead).
+
+    Raises:
+        LuxitError: vLLM needed but not installed, or asked for an adapter it cannot load.
+    """
+    fused = [t for t in adapter_targets(adapter) if t in VLLM_UNSPLIT_LORA_TARGETS]
+    if choice == "transformers":
+        return "transformers", "evaluate.backend: transformers"
+    if choice == "vllm":
+        if num_gpus <= 0 or not vllm_installed:
+            raise LuxitError("backend vllm needs a GPU (num_gpus > 0) and the vllm package (the vLLM evaluation image)")
+        if fused:
+            raise LuxitError(
+                f"backend vllm cannot load an adapter targeting {fused} (vLLM splits it): use backend auto or "
+                "transformers, or evaluate the merged model (luxit merge)"
+            )
+        return "vllm", "evaluate.backend: vllm"
+    if num_gpus <= 0:
+        return "transformers", "auto: CPU smoke profile (no GPU for this model), transformers"
+    if fused:
+        return "transformers", f"auto: the adapter targets {fused}, which vLLM splits; transformers merges it"
+    if not vllm_installed:
+        raise LuxitError(
+            "backend auto on a GPU needs vllm on the evaluation nodes (install it there: the ray-llm image, see "
+            "cluster/), or set evaluate.backend: transformers"
+        )
+    return "vllm", "auto: GPU and vllm"
+
+
 def make_backend(spec: dict[str, Any], settings: dict[str, Any]) -> Backend:
     """Build the backend a model spec asks for (``evaluate.backend``: auto/transformers/vllm).
 
@@ -378,18 +435,24 @@ def make_backend(spec: dict[str, Any], settings: dict[str, Any]) -> Backend:
         settings: the :class:`~luxit_ray.config.evaluate.EvaluateConfig` dump.
 
     Raises:
-        LuxitError: ``vllm`` was asked for but is not usable here.
+        LuxitError: the backend cannot run here (see :func:`choose_backend`).
     """
+    import importlib.util
+
     num_gpus = spec.get("num_gpus")
     num_gpus = settings["num_gpus_per_model"] if num_gpus is None else num_gpus
     common = {
         "model_path": spec["path"], "adapter": spec.get("adapter"), "family": spec.get("family"),
         "thinking": spec.get("thinking"), "default_thinking": settings["thinking"], "answer_prefix": settings["prompt"]["answer_prefix"], "dtype": settings["dtype"],
     }
-    choice = settings["backend"]
-    if choice == "vllm" or (choice == "auto" and vllm_usable(num_gpus)):
-        if not vllm_usable(num_gpus):
-            raise LuxitError(f"model {spec['name']}: backend vllm needs a GPU (num_gpus > 0) and the vllm package")
+    try:
+        kind, why = choose_backend(
+            settings["backend"], num_gpus, spec.get("adapter"), importlib.util.find_spec("vllm") is not None
+        )
+    except LuxitError as exc:
+        raise LuxitError(f"model {spec['name']}: {exc}") from None
+    log.info("model %s: backend %s (%s)", spec["name"], kind, why)
+    if kind == "vllm":
         return VLLMBackend(**common, num_gpus=num_gpus, gpu_memory_utilization=settings["gpu_memory_utilization"])
     device = "cuda" if num_gpus > 0 else "cpu"
     return TransformersBackend(**common, device=device, batch_size=settings["batch_size"])

@@ -45,12 +45,15 @@ class ChatSetup:
         thinking: thinking switch for families that have one.
         tokenizer_dir: folder to load the tokenizer from (the adapter's, when training saved one).
         source: where the family came from (config, luxit_train.json, tokenizer, unknown).
+        system_prompt: the system message training put before every conversation (from
+            ``luxit_train.json``); evaluation asks with the same one.
     """
 
     family: str | None
     thinking: bool
     tokenizer_dir: str
     source: str
+    system_prompt: str | None = None
 
 
 def read_training_setup(*folders: str | Path | None) -> dict[str, Any]:
@@ -99,11 +102,12 @@ def resolve_setup(
         log.warning(
             "%s: evaluating with thinking=%s but it was trained with thinking=%s", adapter or model_path, thinking, trained["thinking"]
         )
+    system = trained.get("system_prompt")
     if family:
-        return ChatSetup(family, thinking, tok_dir, "config")
+        return ChatSetup(family, thinking, tok_dir, "config", system)
     if trained.get("family"):
-        return ChatSetup(trained["family"], thinking, tok_dir, SETUP_FILE)
-    return ChatSetup(None, thinking, tok_dir, "unknown")
+        return ChatSetup(trained["family"], thinking, tok_dir, SETUP_FILE, system)
+    return ChatSetup(None, thinking, tok_dir, "unknown", system)
 
 
 def effective_thinking(family: str | None, thinking: bool) -> bool:
@@ -144,14 +148,22 @@ def stop_token_ids(tokenizer: Any, family: str | None) -> list[int]:
 
 
 def render_user_prompt(
-    tokenizer: Any, user_message: str, family: str | None, thinking: bool, answer_prefix: str
+    tokenizer: Any,
+    user_message: str,
+    family: str | None,
+    thinking: bool,
+    answer_prefix: str,
+    system_prompt: str | None = None,
 ) -> tuple[str, bool]:
     """One user turn ready for the answer: ``(prompt, used_chat_template)``.
 
-    Without a chat template (base models) the prompt is the message, a blank line and
-    ``answer_prefix``; the answer then follows after a space.
+    With a chat template, ``system_prompt`` (the one training used) opens the conversation, so
+    the model is asked exactly as it was tuned. Without a chat template (base models) the prompt
+    is the message, a blank line and ``answer_prefix``; the answer then follows after a space.
     """
     if has_chat_template(tokenizer):
         messages = [{"role": "user", "content": user_message}]
+        if system_prompt:
+            messages.insert(0, {"role": "system", "content": system_prompt})
         return render_generation_prompt(tokenizer, messages, family, thinking=thinking), True
     return f"{user_message}\n\n{answer_prefix}", False

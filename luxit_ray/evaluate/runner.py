@@ -138,15 +138,21 @@ def _run_ray(
     import ray
 
     from luxit_ray.runs import init_ray
+    from luxit_ray.train.storage import alive_nodes
 
     init_ray(cfg)
+    problems = storage_problems(cfg, todo, alive_nodes())
+    if problems:
+        raise ConfigError(problems, source="evaluate preflight (storage)")
     items_ref = ray.put(items)
     actor_cls = ray.remote(ModelEvaluator)
     pending: dict[Any, tuple[dict[str, Any], Any]] = {}
     for spec in todo:
         cpus = spec.get("num_cpus") or settings["num_cpus_per_model"]
         gpus = settings["num_gpus_per_model"] if spec.get("num_gpus") is None else spec["num_gpus"]
-        actor = actor_cls.options(num_cpus=cpus, num_gpus=gpus).remote(spec, settings, cpus)
+        actor = actor_cls.options(num_cpus=cpus, num_gpus=gpus, resources=settings["resources"] or None).remote(
+            spec, settings, cpus
+        )
         pending[actor.run.remote(items_ref)] = (spec, actor)
     failures: dict[str, str] = {}
     while pending:
@@ -161,6 +167,23 @@ def _run_ray(
         finally:
             ray.kill(actor)
     return failures
+
+
+def storage_problems(cfg: JobConfig, specs: list[dict[str, Any]], nodes: int) -> list[str]:
+    """Paths of an evaluate job that only the driver's node sees, on a Ray cluster of ``nodes`` nodes.
+
+    Model folders and adapters are resolved on the driver but loaded by actors on other nodes.
+    """
+    from luxit_ray.train.storage import shared_storage_problems
+
+    ev = cfg.evaluate
+    assert ev is not None
+    paths: dict[str, str | None] = {"run.output_dir": cfg.run.output_dir}
+    for s in specs:
+        if not str(s["path"]).lower().startswith("smollm2"):
+            paths[f"evaluate.models.{s['name']}.path"] = s["path"]
+        paths[f"evaluate.models.{s['name']}.adapter"] = s.get("adapter")
+    return shared_storage_problems(paths, ev.shared_storage, nodes)
 
 
 def run_evaluate(cfg: JobConfig, backend_factory: BackendFactory | None = None) -> dict[str, Any]:

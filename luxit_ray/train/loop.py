@@ -41,21 +41,78 @@ class InjectedCrash(RuntimeError):
     """Raised on purpose after a checkpoint, to test resuming (never in normal runs)."""
 
 
-def choose_optimizer(requested: str, use_cuda: bool, deepspeed: bool) -> tuple[str, str]:
-    """The Trainer ``optim`` name to use and why (8-bit AdamW only where bitsandbytes runs).
+class MissingGpuExtraError(LuxitError):
+    """A GPU worker lacks a package or capability its recipe asks for (no silent fallback on GPUs)."""
+
+
+def installed_version(package: str) -> str | None:
+    """The installed version of a distribution, None when it is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+_DETECT = "detect"
+
+
+def choose_optimizer(
+    requested: str, use_gpu: bool, deepspeed: bool, bnb_version: str | None = _DETECT
+) -> tuple[str, str]:
+    """The Trainer ``optim`` name to use and why.
+
+    8-bit AdamW runs wherever bitsandbytes is installed: on CUDA and, since bitsandbytes 0.50,
+    on CPU too. On GPU workers (``use_gpu``) a missing bitsandbytes is an error naming the extra
+    to install; only CPU runs (the smoke profile) fall back to ``adamw_torch``.
+
+    Args:
+        requested: The recipe's optimizer.
+        use_gpu: GPU workers (no fallback) or a CPU run (fallback allowed, logged).
+        deepspeed: DeepSpeed ZeRO is on.
+        bnb_version: The installed bitsandbytes version, None when missing (default: detected).
 
     Returns:
-        (optim name, reason) e.g. ("adamw_torch", "bitsandbytes 8-bit AdamW needs a CUDA GPU").
+        (optim name, reason) e.g. ("adamw_bnb_8bit", "bitsandbytes 0.50.2").
+
+    Raises:
+        MissingGpuExtraError: a GPU run asks for 8-bit AdamW and bitsandbytes is not installed.
     """
     if requested != "adamw_8bit":
         return "adamw_torch", "requested"
     if deepspeed:
+        # The recipe validator refuses this pair; kept so the function is total.
         return "adamw_torch", "8-bit AdamW is not combined with DeepSpeed ZeRO"
-    if not use_cuda:
-        return "adamw_torch", "bitsandbytes 8-bit AdamW needs a CUDA GPU"
-    if importlib.util.find_spec("bitsandbytes") is None:
-        return "adamw_torch", "bitsandbytes is not installed"
-    return "adamw_bnb_8bit", "bitsandbytes on CUDA"
+    if bnb_version == _DETECT:
+        bnb_version = installed_version("bitsandbytes")
+    if bnb_version is None:
+        if use_gpu:
+            raise MissingGpuExtraError(
+                "optimizer adamw_8bit needs bitsandbytes on the GPU workers: install luxit-ray[train-gpu] there"
+            )
+        return "adamw_torch", "bitsandbytes is not installed (CPU smoke fallback)"
+    return "adamw_bnb_8bit", f"bitsandbytes {bnb_version}"
+
+
+def reduced_sum(value: int, device: Any) -> Any:
+    """A one-element tensor holding ``value`` summed over all training workers, on ``device``.
+
+    The tensor lives on the training device: NCCL (GPU workers) cannot reduce CPU tensors
+    ("No backend type associated with device type cpu"); gloo (CPU workers) reduces CPU ones.
+    Without a process group it holds ``value`` itself.
+    """
+    import torch
+
+    t = torch.tensor([value], dtype=torch.long, device=device)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.all_reduce(t)
+    return t
+
+
+def sum_across_workers(value: int, device: Any) -> int:
+    """:func:`reduced_sum` as a Python int."""
+    return int(reduced_sum(value, device).item())
 
 
 def deepspeed_config(recipe: ModelRecipe) -> dict[str, Any]:
@@ -129,9 +186,22 @@ class ChatCollator:
 
 
 def _training_kwargs(
-    args_cls: Any, recipe: ModelRecipe, work: Path, optim: str, bf16: bool, use_cuda: bool, has_eval: bool
+    args_cls: Any,
+    recipe: ModelRecipe,
+    work: Path,
+    optim: str,
+    bf16: bool,
+    use_cuda: bool,
+    has_eval: bool,
+    gradient_checkpointing: bool | None = None,
 ) -> dict[str, Any]:
-    """TrainingArguments for a recipe, spelled for the installed transformers version."""
+    """TrainingArguments for a recipe, spelled for the installed transformers version.
+
+    Raises:
+        LuxitError: an argument the installed TrainingArguments does not have.
+    """
+    if gradient_checkpointing is None:
+        gradient_checkpointing = recipe.gradient_checkpointing is True
     fields = set(getattr(args_cls, "__dataclass_fields__", {}))
     kw: dict[str, Any] = {
         "output_dir": str(work / "hf"),
@@ -165,10 +235,27 @@ def _training_kwargs(
     else:  # transformers >= 5: a warmup_steps value below 1 is a ratio of the total steps
         kw["warmup_steps"] = recipe.warmup_ratio
     ckpt_name = "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
-    kw[ckpt_name] = recipe.gradient_checkpointing
-    if recipe.gradient_checkpointing:
+    kw[ckpt_name] = gradient_checkpointing
+    if gradient_checkpointing:
         kw[ckpt_name + "_kwargs"] = {"use_reentrant": False}
-    return {k: v for k, v in kw.items() if k in fields}
+    check_known_fields(kw, fields, getattr(args_cls, "__name__", "TrainingArguments"))
+    return kw
+
+
+def check_known_fields(kwargs: dict[str, Any], fields: set[str], owner: str) -> None:
+    """Refuse arguments the installed transformers does not know (never drop them silently).
+
+    Raises:
+        LuxitError: naming the unknown arguments and the transformers version.
+    """
+    unknown = sorted(set(kwargs) - fields)
+    if unknown:
+        import transformers
+
+        raise LuxitError(
+            f"{owner} of transformers {transformers.__version__} has no argument(s) {unknown}; "
+            "update luxit_ray/train/loop.py:_training_kwargs or the transformers pin"
+        )
 
 
 def _loss_history(log_history: list[dict[str, Any]]) -> list[list[float]]:
@@ -234,17 +321,28 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     use_cuda = recipe.resources.use_gpu and torch.cuda.is_available()
     if recipe.resources.use_gpu and not use_cuda:
         raise LuxitError(f"{recipe.name}: resources.use_gpu is set but this worker sees no CUDA device")
-    bf16 = recipe.precision == "bf16" and use_cuda and torch.cuda.is_bf16_supported()
+    if recipe.precision == "bf16" and use_cuda and not torch.cuda.is_bf16_supported():
+        raise MissingGpuExtraError(
+            f"{recipe.name}: precision bf16 but this GPU ({torch.cuda.get_device_name()}) has no bf16; "
+            "use a bf16 GPU (fp16 overflows Gemma-3) or precision: fp32"
+        )
+    bf16 = recipe.precision == "bf16" and use_cuda
     precision = "bf16" if bf16 else "fp32"
     if recipe.precision == "bf16" and not bf16:
-        log.info("%s: bf16 needs a GPU that supports it; training in fp32", recipe.name)
-    optim, optim_reason = choose_optimizer(recipe.optimizer, use_cuda, recipe.deepspeed.enabled)
-    log.info("%s: optimizer %s (%s)", recipe.name, optim, optim_reason)
+        log.info("%s: CPU smoke profile: bf16 is for GPUs, training in fp32", recipe.name)
+    optim, optim_reason = choose_optimizer(recipe.optimizer, recipe.resources.use_gpu, recipe.deepspeed.enabled)
+    if optim != "adamw_bnb_8bit" and recipe.optimizer == "adamw_8bit":
+        log.info("%s: CPU smoke profile: optimizer %s (%s)", recipe.name, optim, optim_reason)
+    else:
+        log.info("%s: optimizer %s (%s)", recipe.name, optim, optim_reason)
     if recipe.deepspeed.enabled:
         if not use_cuda:
             raise LuxitError(f"{recipe.name}: DeepSpeed needs GPU workers")
         if importlib.util.find_spec("deepspeed") is None:
-            raise LuxitError(f"{recipe.name}: deepspeed.enabled but the deepspeed package is not installed")
+            raise MissingGpuExtraError(
+                f"{recipe.name}: deepspeed.enabled but the deepspeed package is not installed on the GPU workers: "
+                "install luxit-ray[train-gpu] there"
+            )
     if not use_cuda:
         torch.set_num_threads(max(1, int(recipe.resources.cpus_per_worker)))
 
@@ -264,7 +362,15 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     # --- trainer -----------------------------------------------------------------------------
     has_eval = bool(eval_tok.examples)
-    args = TrainingArguments(**_training_kwargs(TrainingArguments, recipe, work, optim, bf16, use_cuda, has_eval))
+    from transformers import AutoConfig
+
+    from luxit_ray.train.memory import resolve_checkpointing
+
+    checkpointing, why = resolve_checkpointing(recipe, AutoConfig.from_pretrained(model_path))
+    log.info("%s: gradient checkpointing %s (%s)", recipe.name, "on" if checkpointing else "off", why)
+    args = TrainingArguments(
+        **_training_kwargs(TrainingArguments, recipe, work, optim, bf16, use_cuda, has_eval, checkpointing)
+    )
     # Under ZeRO-3 the TrainingArguments above must exist before from_pretrained (sharded load).
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.bfloat16 if bf16 else torch.float32)
     model.config.pad_token_id = tokenizer.pad_token_id
@@ -282,7 +388,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             task_type="CAUSAL_LM",
         ),
     )
-    if recipe.gradient_checkpointing:
+    if checkpointing:
         model.enable_input_require_grads()
 
     counters = {"tokens": 0}
@@ -352,11 +458,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     if has_eval:
         eval_loss = float(trainer.evaluate()["eval_loss"])
 
-    tokens = counters["tokens"]
-    if world > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
-        t = torch.tensor([tokens], dtype=torch.long)
-        torch.distributed.all_reduce(t)
-        tokens = int(t.item())
+    tokens = sum_across_workers(counters["tokens"], args.device) if world > 1 else counters["tokens"]
 
     # --- final adapter -------------------------------------------------------------------------
     final = work / FINAL_CHECKPOINT
@@ -381,6 +483,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         "optimizer_reason": optim_reason,
         "precision": precision,
         "grad_accum": recipe.grad_accum,
+        "gradient_checkpointing": checkpointing,
         "world_size": world,
         "data": {"train": train_tok.counts(), "validation": eval_tok.counts()},
     }

@@ -85,3 +85,48 @@ def local_copy(uri: str, local_dir: str) -> str:
         return path
     copy_dir(uri, local_dir)
     return local_dir
+
+
+def is_shared(uri_or_path: str, shared_roots: list[str]) -> bool:
+    """Whether every node of a cluster sees ``uri_or_path``: a remote URI, or a path under a shared mount.
+
+    ``file://`` URIs and plain paths are local to one node unless they lie under one of
+    ``shared_roots`` (folders mounted at the same place on every node, e.g. ``/mnt/shared``).
+    """
+    if "://" in uri_or_path and not uri_or_path.startswith("file://"):
+        return True
+    path = os.path.abspath(os.path.expanduser(uri_or_path.removeprefix("file://")))
+    for root in shared_roots:
+        r = os.path.abspath(os.path.expanduser(root)).rstrip("/")
+        if path == r or path.startswith(r + "/"):
+            return True
+    return False
+
+
+def shared_storage_problems(paths: dict[str, str | None], shared_roots: list[str], nodes: int) -> list[str]:
+    """One line per path that only the driver's node would see, on a cluster of ``nodes`` nodes.
+
+    Ray Train 2.60 refuses such a storage path at the first checkpoint ("A local path on the head
+    node is not accessible by worker nodes"); model folders and adapters on one node's disk are
+    missing on the others. A single-node Ray needs nothing shared.
+
+    Args:
+        paths: {what it is (e.g. ``train.storage_path``): path or URI}; None entries are skipped.
+        shared_roots: Folders mounted at the same place on every node.
+        nodes: Alive nodes of the Ray cluster.
+    """
+    if nodes <= 1:
+        return []
+    roots = f"under {shared_roots}" if shared_roots else "(no shared_storage mount is configured)"
+    return [
+        f"{what}: {p!r} is local to one node, but the Ray cluster has {nodes} nodes: use s3://... or a path {roots}"
+        for what, p in paths.items()
+        if p and not is_shared(p, shared_roots)
+    ]
+
+
+def alive_nodes() -> int:
+    """Alive nodes of the connected Ray cluster."""
+    import ray
+
+    return sum(1 for n in ray.nodes() if n.get("Alive"))

@@ -53,10 +53,11 @@ CLI_COLUMNS = ["model", "status", "steps", "train_loss", "eval_loss", "tokens_pe
 
 @dataclass
 class PlannedModel:
-    """A recipe with its resolved local model folder."""
+    """A recipe with its resolved local model folder and its GPU memory estimate (None on CPU)."""
 
     recipe: ModelRecipe
     model_path: str
+    memory: dict[str, Any] | None = None
 
 
 def resolve_recipe_path(recipe: ModelRecipe, models_root: str | None) -> str:
@@ -80,13 +81,15 @@ def preflight(recipes: list[ModelRecipe], models_root: str | None) -> list[Plann
     """Check every model before any training starts; one LuxitError lists all problems.
 
     Per model: the folder exists, the tokenizer (with the recipe's pad choice) passes
-    :func:`~luxit_ray.train.templates.check_template`, and every LoRA target module exists
-    (checked on an empty meta-device model, so no weights are read).
+    :func:`~luxit_ray.train.templates.check_template`, every LoRA target module exists
+    (checked on an empty meta-device model, so no weights are read), and, for GPU recipes, the
+    memory estimate (:mod:`luxit_ray.train.memory`) fits ``resources.gpu_memory_gb``.
     """
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     from luxit_ray.train.loop import missing_target_modules
+    from luxit_ray.train.memory import check_recipe_memory
 
     problems: list[str] = []
     planned: list[PlannedModel] = []
@@ -116,10 +119,15 @@ def preflight(recipes: list[ModelRecipe], models_root: str | None) -> list[Plann
             missing = missing_target_modules(skeleton, r.lora.target_modules)
             if missing:
                 problems.append(f"{r.name}: lora.target_modules {missing} match no module of {config.model_type}")
+            est, problem = check_recipe_memory(r, config)
+            if problem:
+                problems.append(f"{r.name}: {problem}")
+            elif est is not None:
+                log.info("%s: memory estimate per GPU (GiB): %s", r.name, est.gib())
         except (ValueError, OSError) as exc:
             problems.append(f"{r.name}: cannot read the model config at {path}: {exc}")
             continue
-        planned.append(PlannedModel(r, path))
+        planned.append(PlannedModel(r, path, est.to_dict() if est is not None else None))
     if problems:
         raise ConfigError(problems, source="train preflight")
     return planned
@@ -294,6 +302,26 @@ def locate(cfg: JobConfig) -> tuple[Any, str, str]:
     return run, data_spec, root
 
 
+def storage_problems(cfg: JobConfig, nodes: int) -> list[str]:
+    """Paths of a train job that only the driver's node sees, on a Ray cluster of ``nodes`` nodes."""
+    tc = cfg.train
+    assert tc is not None
+    paths = {
+        "run.output_dir": cfg.run.output_dir,
+        "train.storage_path": tc.storage_path,
+        "train.models_root": tc.models_root,
+        "train.data": tc.data,
+    }
+    if tc.storage_path is None:
+        paths["train.storage_path"] = f"{cfg.run.output_dir}/<run>/train (storage_path: null)"
+    for r in tc.selected():
+        if r.path.lower().startswith("smollm2"):
+            continue  # converted from the installed wheel on each node that needs it
+        if Path(r.path).is_absolute() or not tc.models_root:
+            paths[f"train.models.{r.name}.path"] = r.path
+    return storage.shared_storage_problems(paths, tc.shared_storage, nodes)
+
+
 def run_train(cfg: JobConfig, crash_at: dict[str, int] | None = None) -> dict[str, Any]:
     """Run the job's training sweep and return a summary (tables for the CLI, rows, paths).
 
@@ -332,6 +360,9 @@ def run_train(cfg: JobConfig, crash_at: dict[str, int] | None = None) -> dict[st
     started = time.time()
     if planned:
         init_ray(cfg)
+        problems = storage_problems(cfg, storage.alive_nodes())
+        if problems:
+            raise ConfigError(problems, source="train preflight (storage)")
         data_ref = ray.put(_data_for_workers(data))
         workers = tc.max_concurrent or len(planned)
         with cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="luxit-train") as pool:

@@ -11,8 +11,15 @@ outputs". The families differ in exactly the places that matter:
 - **qwen3**: ChatML (``<|im_end|>``) with a thinking switch: the template renders an empty
   ``<think></think>`` block when thinking is off, so training and evaluation must agree on it.
 - **glm4** (GLM-4-0414): every rendering starts with ``[gMASK]<sop>`` exactly once, and assistant
-  turns have no closing token: the next ``<|user|>`` or ``<|endoftext|>`` ends them. We append
-  ``<|endoftext|>`` to every assistant turn and train it.
+  turns have no closing token of their own: the template renders ``<|assistant|>\n{answer}`` and
+  the next turn's ``<|user|>`` follows directly. So ``<|user|>`` is the end of turn: it is what the
+  template renders after every answer but the last, what the model's generation config stops on
+  first (eos ids 151329 ``<|endoftext|>``, 151336 ``<|user|>``, 151338 ``<|observation|>``), and what
+  THUDM's own fine-tuning script appends to every training conversation (``input_ids.append(151336)
+  # EOS for chat`` in GLM-4's finetune/finetune.py). ``<|endoftext|>`` is never rendered between
+  turns: training it would teach a token the model never sees in a multi-turn prompt. The
+  ``<|user|>`` that opens the following user turn is labelled as the end of the answer before it;
+  after the last answer it is appended.
 - **chatml**: plain ChatML (SmolLM2 and others), turns close with ``<|im_end|>``.
 
 Label masks are not derived from any template-specific pattern. Each conversation is rendered
@@ -54,6 +61,12 @@ class TemplateError(LuxitError):
         super().__init__(f"{who} refused before training, {len(self.problems)} problem(s):\n{lines}")
 
 
+# Llama-3.2's template stamps "Today Date: <strftime_now>" into every system turn: a fixed date keeps
+# training and evaluation prompts identical and a render that crosses midnight consistent. It is
+# the template's own fallback date (Llama-3.1's template always uses it).
+LLAMA3_DATE_STRING = "26 Jul 2024"
+
+
 @dataclass(frozen=True)
 class TemplateFamily:
     """What a template family needs from training and evaluation.
@@ -67,6 +80,7 @@ class TemplateFamily:
         system_role: Whether the template has a system role (else it is merged into the first user turn).
         thinking: Whether the template has an ``enable_thinking`` switch.
         pad_candidates: Safe padding tokens, in order of preference, for ``pad_token: auto``.
+        template_vars: Variables every rendering passes to the template (Llama-3's pinned date).
     """
 
     name: str
@@ -77,6 +91,7 @@ class TemplateFamily:
     system_role: bool = True
     thinking: bool = False
     pad_candidates: tuple[str, ...] = ()
+    template_vars: tuple[tuple[str, str], ...] = ()
 
 
 FAMILIES: dict[str, TemplateFamily] = {
@@ -86,6 +101,7 @@ FAMILIES: dict[str, TemplateFamily] = {
         stop_tokens=("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>"),
         prefix_tokens=("<|begin_of_text|>",),
         pad_candidates=("<|finetune_right_pad_id|>", "<|reserved_special_token_0|>", "<|reserved_special_token_2|>"),
+        template_vars=(("date_string", LLAMA3_DATE_STRING),),
     ),
     "gemma3": TemplateFamily(
         name="gemma3",
@@ -104,11 +120,11 @@ FAMILIES: dict[str, TemplateFamily] = {
     ),
     "glm4": TemplateFamily(
         name="glm4",
-        end_of_turn="<|endoftext|>",
+        end_of_turn="<|user|>",
         append_end_of_turn=True,
-        stop_tokens=("<|endoftext|>", "<|user|>", "<|observation|>"),
+        stop_tokens=("<|user|>", "<|endoftext|>", "<|observation|>"),
         prefix_tokens=("[gMASK]", "<sop>"),
-        pad_candidates=("[MASK]", "<eop>", "[sMASK]"),
+        pad_candidates=("<|endoftext|>", "[MASK]", "<eop>", "[sMASK]"),
     ),
     "chatml": TemplateFamily(
         name="chatml",
@@ -178,13 +194,14 @@ def prepare_messages(messages: Sequence[dict[str, Any]], family: str | TemplateF
 
 
 def chat_kwargs(family: str | TemplateFamily, thinking: bool = False) -> dict[str, Any]:
-    """Extra template variables for a family (Qwen3's ``enable_thinking``)."""
+    """Extra template variables for a family (Qwen3's ``enable_thinking``, Llama-3's pinned date)."""
     fam = get_family(family)
+    out: dict[str, Any] = dict(fam.template_vars)
     if fam.thinking:
-        return {"enable_thinking": bool(thinking)}
-    if thinking:
+        out["enable_thinking"] = bool(thinking)
+    elif thinking:
         raise LuxitError(f"the {fam.name} family has no thinking switch")
-    return {}
+    return out
 
 
 def _render(tokenizer: Any, messages: list[dict[str, str]], gen: bool, kwargs: dict[str, Any]) -> str:
@@ -363,11 +380,12 @@ def encode_chat(
     if eot_id is None:
         raise TemplateError(fam.name, [f"the end-of-turn token {fam.end_of_turn!r} is not in the vocabulary"])
     out = []
-    for pieces in _pieces_for(tokenizer, msgs, kwargs, fam):
+    for raw_pieces in _pieces_for(tokenizer, msgs, kwargs, fam):
+        pieces = list(raw_pieces)
         ids: list[int] = []
         labels: list[int] = []
         spans: list[tuple[int, int]] = []
-        for text, trainable in pieces:
+        for k, (text, trainable) in enumerate(pieces):
             if not text:
                 continue
             piece = list(tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -376,8 +394,12 @@ def encode_chat(
                 labels += [IGNORE_INDEX] * len(piece)
                 continue
             if fam.append_end_of_turn:
-                # The template leaves the turn open: what follows it is never generated, so the
-                # appended end-of-turn token is the whole tail.
+                # The template leaves the turn open. When the next turn opens with the end-of-turn
+                # token (GLM-4's <|user|>), that token is the answer's last label; after the last
+                # answer it is appended.
+                nxt = pieces[k + 1][0] if k + 1 < len(pieces) else ""
+                if nxt.startswith(fam.end_of_turn):
+                    pieces[k + 1] = (nxt[len(fam.end_of_turn):], pieces[k + 1][1])
                 if piece and piece[-1] == eot_id:
                     head, tail = piece, []
                 else:
@@ -515,9 +537,10 @@ def check_template(
         # Segment-wise tokenisation must spell the text the template rendered (minus what we append).
         if len(examples) == 1:
             back = tokenizer.decode(ex.input_ids, skip_special_tokens=False)
-            if fam.append_end_of_turn:
-                back = back.replace(fam.end_of_turn, "")
-            if back != rendered:
+            expected = rendered
+            if fam.append_end_of_turn and not rendered.endswith(fam.end_of_turn):
+                expected = rendered + fam.end_of_turn
+            if back != expected:
                 notes.append("the separately tokenised pieces do not decode to the rendered text exactly")
     if fam.thinking:
         gen = render_generation_prompt(tokenizer, probe[:2], fam.name, thinking)

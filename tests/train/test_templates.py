@@ -50,7 +50,7 @@ def test_labels_cover_only_the_answer_and_end_with_end_of_turn(family):
         "llama3": "Dat ass d'Musel.<|eot_id|>",
         "gemma3": "Dat ass d'Musel.<end_of_turn>",
         "qwen3": "Dat ass d'Musel.<|im_end|>",
-        "glm4": "\nDat ass d'Musel.<|endoftext|>",
+        "glm4": "\nDat ass d'Musel.<|user|>",
         "chatml": "Dat ass d'Musel.<|im_end|>",
     }[family]
     assert _label_text(tok, ex) == expected
@@ -110,15 +110,31 @@ def test_qwen3_thinking_mode_changes_prompt_and_labels():
     assert T.check_template(tok, "qwen3", thinking=True).thinking is True
 
 
-def test_glm4_prefix_once_and_endoftext_appended():
+def test_glm4_prefix_once_and_user_token_ends_the_turn():
     tok = _ready("glm4")
     [ex] = T.encode_chat(tok, ONE_TURN, "glm4")
-    gmask, sop = tok.convert_tokens_to_ids(["[gMASK]", "<sop>"])
+    gmask, sop, user = tok.convert_tokens_to_ids(["[gMASK]", "<sop>", "<|user|>"])
     assert ex.input_ids[:2] == [gmask, sop]
     assert ex.input_ids.count(gmask) == 1 and ex.input_ids.count(sop) == 1
-    assert ex.input_ids[-1] == ex.labels[-1] == tok.convert_tokens_to_ids("<|endoftext|>")
+    assert ex.input_ids[-1] == ex.labels[-1] == user
     ids = T.generation_prompt_ids(tok, ONE_TURN[:2], "glm4")
     assert ids.count(gmask) == 1
+
+
+def test_glm4_multi_turn_labels_the_rendered_user_token_once():
+    # The template renders <|user|> right after an answer: it is that answer's last label, never
+    # doubled, and <|endoftext|> (never rendered between turns) is never trained.
+    tok = _ready("glm4")
+    [ex] = T.encode_chat(tok, T.PROBE_MESSAGES, "glm4")
+    user, eos = tok.convert_tokens_to_ids(["<|user|>", "<|endoftext|>"])
+    rendered = tok.apply_chat_template(T.prepare_messages(T.PROBE_MESSAGES, "glm4"), tokenize=False)
+    assert tok.decode(ex.input_ids, skip_special_tokens=False) == rendered + "<|user|>"
+    assert ex.input_ids.count(user) == 3 and eos not in ex.input_ids  # two user turns + the appended one
+    assert [ex.labels[e - 1] for _, e in ex.assistant_spans] == [user, user]
+    assert [tok.decode(ex.input_ids[a:e]) for a, e in ex.assistant_spans] == [
+        "\nD'Haaptstad ass d'Stad Lëtzebuerg.<|user|>",
+        "\nD'Land huet ongeféier 670.000 Awunner.<|user|>",
+    ]
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -149,8 +165,8 @@ def test_auto_pad_fixes_what_the_check_refuses():
     tok = make_tokenizer("llama3", pad_token="<|eot_id|>")
     assert T.choose_pad_token(tok, "llama3", "auto") == "<|finetune_right_pad_id|>"
     T.check_template(tok, "llama3")
-    glm = make_tokenizer("glm4")  # ships pad = <|endoftext|>, the token we train
-    assert T.choose_pad_token(glm, "glm4", "auto") == "[MASK]"
+    glm = make_tokenizer("glm4")  # ships pad = <|endoftext|>: safe, <|user|> ends the turn
+    assert T.choose_pad_token(glm, "glm4", "auto") == "<|endoftext|>"
     chatml = make_tokenizer("chatml")  # SmolLM2-style pad = eos = <|im_end|>
     assert T.choose_pad_token(chatml, "chatml", "auto") == "<|endoftext|>"
     kept = make_tokenizer("qwen3")
