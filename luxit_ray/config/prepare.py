@@ -123,14 +123,44 @@ class LangIdConfig(StrictModel):
 
 
 class BoilerplateConfig(StrictModel):
-    """Lines that recur across many documents of one source are removed (learned from the corpus)."""
+    """Lines that recur across many documents of one source are removed (learned from the corpus).
+
+    How often a line must recur depends on where it sits and on its shape: credits, datelines and
+    share prompts sit at the start or end of an article and are short or not sentences, while a
+    quote, a formulaic sentence or a shared lead is a real sentence that recurs by chance.
+    """
 
     enabled: bool = Field(default=True, description="Learn and remove recurring lines.")
     min_docs: int = Field(default=3, ge=2, description="A line must occur in at least this many documents of a source.")
     min_doc_fraction: float = Field(
-        default=0.001, ge=0.0, le=1.0, description="...and in at least this share of the source's documents."
+        default=0.001, ge=0.0, le=1.0,
+        description="Share of a source's documents that a short, non-sentence line placed at the start or end "
+                    "of documents (credits, datelines) must occur in to be boilerplate.",
     )
+    sentence_doc_fraction: float = Field(
+        default=0.05, ge=0.0, le=1.0,
+        description="Share needed by a sentence-like line (>= sentence_min_words words, ending in . ! ? or ...), "
+                    "placed at the start or end; real sentences recur too, so this is much higher.",
+    )
+    middle_factor: float = Field(
+        default=10.0, ge=1.0,
+        description="A line found mostly away from the start and end of documents needs this many times the share.",
+    )
+    edge_chars: int = Field(
+        default=200, ge=0, description="A line is at an edge of a document when it starts or ends this close to it."
+    )
+    edge_share: float = Field(
+        default=0.8, ge=0.0, le=1.0,
+        description="A line counts as placed at the edges when at least this share of the documents holding it have "
+                    "it at an edge.",
+    )
+    sentence_min_words: int = Field(default=4, ge=1, description="Fewest words of a sentence-like line.")
     max_line_chars: int = Field(default=200, gt=0, description="Longer lines are never treated as boilerplate.")
+    max_removed_share: float = Field(
+        default=0.1, ge=0.0, le=1.0,
+        description="Warn when boilerplate removal takes more than this share of a source's characters.",
+    )
+    report_lines: int = Field(default=20, ge=0, description="Most frequent learned lines per source written to the manifest.")
     source_types: list[str] = Field(default=["news", "text"], description="Source types cleaned.")
 
 

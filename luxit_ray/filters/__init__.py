@@ -22,8 +22,11 @@ from luxit_ray.filters.base import (
 )
 from luxit_ray.filters.boilerplate import (
     BoilerplateStage,
+    LearnedBoilerplate,
     learn_boilerplate,
     learn_boilerplate_local,
+    learn_boilerplate_stats,
+    learn_boilerplate_stats_local,
 )
 from luxit_ray.filters.counts import count_drops
 from luxit_ray.filters.dedup import add_signatures, dedup, dedup_signed, find_duplicates
@@ -52,6 +55,7 @@ __all__ = [
     "BoilerplateStage",
     "FilterStage",
     "LangIdFilter",
+    "LearnedBoilerplate",
     "MinLengthFilter",
     "NonProseFilter",
     "PageKindFilter",
@@ -66,4 +70,6 @@ __all__ = [
     "find_duplicates",
     "learn_boilerplate",
     "learn_boilerplate_local",
+    "learn_boilerplate_stats",
+    "learn_boilerplate_stats_local",
 ]

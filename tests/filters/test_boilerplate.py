@@ -52,7 +52,7 @@ def _corpus() -> list[dict]:
 def test_count_line_hashes_counts_each_line_once_per_document():
     batch = pa.Table.from_pylist(_corpus()[:7], schema=REJECT_SCHEMA)
     out = count_line_hashes(batch, ["news"], 200)
-    counts = {(s, h): n for s, h, n in zip(*(out.column(c).to_pylist() for c in out.column_names), strict=True)}
+    counts = {(s, h): n for s, h, n in zip(*(out.column(c).to_pylist() for c in ("source", "line_hash", "n")), strict=True)}
     assert counts[("rtl", 0)] == 6  # live documents
     assert counts[("rtl", line_hash(PHOTO))] == 3
     assert counts[("rtl", line_hash(SHARE))] == 4
@@ -104,10 +104,11 @@ def test_boilerplate_stage_removes_lines_and_records_the_count():
     text = dict(zip(out.column("doc_id").to_pylist(), out.column("text").to_pylist(), strict=True))
     meta = dict(zip(out.column("doc_id").to_pylist(), out.column("metadata").to_pylist(), strict=True))
     assert text["rtl:1"] == P[1]
-    assert json.loads(meta["rtl:1"]) == {"type": "news", "boilerplate_lines_removed": 2}
+    # PHOTO (16) + SHARE (34) and the blank lines around them (4).
+    assert json.loads(meta["rtl:1"]) == {"type": "news", "boilerplate_lines_removed": 2, "boilerplate_chars_removed": 54}
     assert text["rtl:2"] == P[2]
     assert text["rtl:3"] == f"{P[3]}\n{AGENCY}\n{LONG}"
-    assert json.loads(meta["rtl:3"]) == {"boilerplate_lines_removed": 1}
+    assert json.loads(meta["rtl:3"]) == {"boilerplate_lines_removed": 1, "boilerplate_chars_removed": 17}
     assert text["rtl:4"] == f"{P[4]}\n\n{AGENCY}\n\n{LONG}"
     assert text["rtl:5"] == f"{P[5]}\n{THANKS}\n{P[6]}\n{THANKS}\n{LONG}"
     assert json.loads(meta["rtl:5"]) == {}
