@@ -10,7 +10,9 @@
   const keymap = {};
   buttons.forEach((b) => { keymap[b.dataset.key] = [b.dataset.criterion, Number(b.dataset.score)]; });
 
-  let index = 0;
+  let index = 0;  // the pair shown
+  let want = 0;  // the pair asked for (keys may run ahead of the network)
+  let seq = 0;  // only the latest load paints
   let item = null;
   let scores = {};
   let showingJudge = false;
@@ -40,7 +42,11 @@
 
   async function load(i) {
     if (i < 0 || i >= n) { return; }
-    item = await api("/api/item/" + i + q({ reviewer: reviewer }));
+    want = i;
+    const mine = ++seq;
+    const data = await api("/api/item/" + i + q({ reviewer: reviewer }));
+    if (mine !== seq) { return; }
+    item = data;
     index = i;
     showingJudge = false;
     $("rid").textContent = item.review_id;
@@ -73,6 +79,7 @@
   async function save() {
     if (busy) { return; }
     if (showingJudge) { showingJudge = false; return go(index + 1); }
+    if (!item || want !== index) { return; }
     const missing = criteria.filter((c) => !scores[c]);
     if (missing.length) { message("Score every criterion first (missing: " + missing.join(", ") + ")."); return; }
     busy = true;
@@ -110,8 +117,8 @@
 
   buttons.forEach((b) => b.addEventListener("click", () => setScore(b.dataset.criterion, Number(b.dataset.score))));
   $("save").addEventListener("click", save);
-  $("next").addEventListener("click", () => go(index + 1));
-  $("prev").addEventListener("click", () => go(index - 1));
+  $("next").addEventListener("click", () => go(want + 1));
+  $("prev").addEventListener("click", () => go(want - 1));
 
   document.addEventListener("keydown", (ev) => {
     if (ev.altKey || ev.metaKey) { return; }
@@ -125,8 +132,8 @@
     const k = ev.key.length === 1 ? ev.key.toLowerCase() : ev.key;
     if (keymap[k]) { setScore(keymap[k][0], keymap[k][1]); ev.preventDefault(); return; }
     if (k === "Enter") { ev.preventDefault(); save(); }
-    else if (k === "ArrowRight" || k === "n") { ev.preventDefault(); go(index + 1); }
-    else if (k === "ArrowLeft" || k === "p") { ev.preventDefault(); go(index - 1); }
+    else if (k === "ArrowRight" || k === "n") { ev.preventDefault(); go(want + 1); }
+    else if (k === "ArrowLeft" || k === "p") { ev.preventDefault(); go(want - 1); }
     else if (k === "t") { const d = $("source"); d.open = !d.open; }
     else if (k === "m") { ev.preventDefault(); $("comment").focus(); }
   });
