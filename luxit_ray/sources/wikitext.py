@@ -48,6 +48,17 @@ _SPACES = re.compile(r"[ \t\u00a0]+")
 _SPACE_BEFORE_PUNCT = re.compile(r" +([.,;:)])")
 _EMPTY_BRACKETS = re.compile(r"\(\s*[,;]?\s*\)")
 
+# Markup that must never reach the plain text (what `markup_left` looks for).
+MARKUP = ("{{", "}}", "[[", "]]", "{|", "|}", "''", "<ref")
+# Leftovers of markup the parser took as text because it is broken (an unclosed infobox or
+# table, unbalanced bold); removed line by line after rendering.
+_TEMPLATE = re.compile(r"\{\{[^{}]*\}\}")
+_LINK = re.compile(r"\[\[(?:[^\[\]|]*\|)*([^\[\]|]*)\]\]")
+_REF = re.compile(r"<ref[^>]*/>|<ref[^>]*>.*?</ref\s*>|<ref[^>]*>.*$", re.IGNORECASE)
+_TAG = re.compile(r"</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>]*)?/?>")
+_QUOTES = re.compile(r"'{2,}")
+_ROW_START = ("|", "!", "{|")
+
 
 @dataclass
 class _Analysis:
@@ -180,7 +191,7 @@ class WikitextRenderer:
             self._walk(node.contents, out, found)
 
     def _tidy(self, raw: str) -> str:
-        raw = _BEHAVIOUR_SWITCH.sub("", raw)
+        raw = _scrub(_BEHAVIOUR_SWITCH.sub("", raw))
         blocks: list[_Block] = []
         for para in re.split(r"\n[ \t]*\n", raw):
             lines = []
@@ -225,6 +236,50 @@ class WikitextRenderer:
         """Parse once, walk once; return ``(plain_text, page_kind)``."""
         found = self._analyse(mwparserfromhell.parse(wikitext))
         return found.text, self.kind(title, wikitext, found.text, found.templates, found.categories)
+
+
+def _scrub_line(line: str) -> str | None:
+    """One rendered line without leftover markup; None drops it (a table or template row)."""
+    stripped = line.strip()
+    if stripped.startswith(_ROW_START):
+        return None
+    for _ in range(8):  # nested leftovers, innermost first
+        new = _TEMPLATE.sub("", line)
+        if new == line:
+            break
+        line = new
+    if "{{" in line:  # an unclosed template: the rest of its line is parameters
+        line = line.split("{{", 1)[0]
+    line = _LINK.sub(r"\1", line)
+    line = _REF.sub("", line)
+    line = _TAG.sub("", line)
+    # Two or three apostrophes left are unbalanced italic/bold; four are an apostrophe + bold.
+    line = _QUOTES.sub(lambda m: "'" if len(m.group()) == 4 else "", line)
+    for mark in ("}}", "[[", "]]", "{|", "|}"):
+        line = line.replace(mark, "")
+    if stripped and not line.strip(" }{|"):
+        return None
+    return line
+
+
+def _scrub(raw: str) -> str:
+    """Rendered text with the leftovers of broken markup removed (see ``_scrub_line``).
+
+    mwparserfromhell keeps a construct it cannot close as plain text: an infobox whose closing
+    braces are missing, a table without its end, bold left open. MediaWiki drops or closes
+    these, so the text a reader saw has none of them.
+    """
+    out = []
+    for line in raw.split("\n"):
+        kept = _scrub_line(line)
+        if kept is not None:
+            out.append(kept)
+    return "\n".join(out)
+
+
+def markup_left(text: str) -> list[str]:
+    """The wiki markup still found in a plain text (any of ``MARKUP``)."""
+    return [m for m in MARKUP if m in text]
 
 
 def wikitext_to_text(wikitext: str, kinds_cfg: WikiKindsConfig | None = None) -> str:
