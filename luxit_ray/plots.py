@@ -87,6 +87,11 @@ def plot_retention(rows: Sequence[dict[str, Any]], path: Path) -> Path:
             ``seeds``, ``pairs_judged``, ``pairs_kept`` (None where unknown).
         path: PNG to write.
     """
+    return _save(retention_figure(rows), path)
+
+
+def retention_figure(rows: Sequence[dict[str, Any]]) -> Figure:
+    """The figure of :func:`plot_retention` (legends below the axes, clear of the bar labels)."""
     fig = Figure(figsize=(11, 4.6), layout="constrained")
     ax_docs, ax_pairs = fig.subplots(1, 2)
     sources = [r["source"] for r in rows]
@@ -103,13 +108,15 @@ def plot_retention(rows: Sequence[dict[str, Any]], path: Path) -> Path:
         ax.set_xticks(range(len(sources)), sources)
         ax.set_xlabel("source")
         ax.set_ylabel(f"number of {unit}")
+        ax.set_ylim(bottom=0)
         ax.margins(y=0.15)
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(loc="upper right")
+        # Below the axes: inside, the legend covered the label of the tallest bar.
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=len(series), frameon=False)
     ax_docs.set_title("Documents: read, passed filters, sampled as seeds")
     ax_pairs.set_title("Pairs: judged and kept")
     fig.suptitle("Retention by source")
-    return _save(fig, path)
+    return fig
 
 
 def plot_costs(rows: Sequence[dict[str, Any]], path: Path) -> Path:
@@ -120,6 +127,11 @@ def plot_costs(rows: Sequence[dict[str, Any]], path: Path) -> Path:
             ``reasoning_tokens``, ``cost_usd`` (None where unknown).
         path: PNG to write.
     """
+    return _save(cost_figure(rows), path)
+
+
+def cost_figure(rows: Sequence[dict[str, Any]]) -> Figure:
+    """The figure of :func:`plot_costs`; both value axes start at 0, also when all is $0."""
     fig = Figure(figsize=(11, 1.2 + 0.7 * max(2, len(rows))), layout="constrained")
     ax_cost, ax_tok = fig.subplots(1, 2, sharey=True)
     names = [f"{r['stage']}: {r['model']}" for r in rows]
@@ -131,13 +143,16 @@ def plot_costs(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     ax_cost.invert_yaxis()
     ax_cost.set_xlabel("cost (USD)")
     ax_cost.set_title(f"Cost per stage and model (total ${sum(costs):,.4g})")
-    ax_cost.margins(x=0.25)
+    # All zero (a local endpoint): matplotlib centred the axis on 0 and drew negative dollars.
+    top = max(costs, default=0.0)
+    ax_cost.set_xlim(0, top * 1.3 if top > 0 else 1.0)
     ax_cost.grid(axis="x", alpha=0.3)
     series = [("prompt_tokens", "prompt"), ("completion_tokens", "completion"), ("reasoning_tokens", "of which reasoning")]
     h = 0.8 / len(series)
     for k, (key, label) in enumerate(series):
         vals = [int(r.get(key) or 0) for r in rows]
         ax_tok.barh([y + (k - 1) * h for y in ys], vals, height=h, color=COLORS[k], label=label)
+    ax_tok.set_xlim(left=0)
     ax_tok.set_xlabel("tokens")
     ax_tok.set_title("Tokens per stage and model")
     ax_tok.xaxis.set_major_locator(MaxNLocator(nbins=5))
@@ -145,4 +160,43 @@ def plot_costs(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     ax_tok.grid(axis="x", alpha=0.3)
     ax_tok.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title="tokens")
     fig.suptitle("Token and cost summary")
-    return _save(fig, path)
+    return fig
+
+
+def plot_filters(rows: Sequence[dict[str, Any]], path: Path) -> Path:
+    """Per source, everything read split into kept and each drop reason (one stacked bar).
+
+    Args:
+        rows: one dict per source: ``source``, ``read``, ``kept`` and ``dropped`` (reason ->
+            documents, in the order to stack).
+        path: PNG to write.
+    """
+    return _save(filters_figure(rows), path)
+
+
+def filters_figure(rows: Sequence[dict[str, Any]]) -> Figure:
+    """The figure of :func:`plot_filters`."""
+    reasons = list(dict.fromkeys(k for r in rows for k in r["dropped"]))
+    fig = Figure(figsize=(11, 1.6 + 0.8 * max(2, len(rows))), layout="constrained")
+    ax = fig.subplots()
+    ys = list(range(len(rows)))
+    left = [0] * len(rows)
+    segments = [("kept", [r.get("kept") or 0 for r in rows])]
+    segments += [(f"dropped: {k}", [r["dropped"].get(k, 0) for r in rows]) for k in reasons]
+    colors = ["#55A868", "#8C8C8C", "#4C72B0", "#DD8452", "#C44E52", "#8172B3", "#937860", "#DA8BC3",
+              "#CCB974", "#64B5CD", "#2F4B7C"]
+    for k, (label, vals) in enumerate(segments):
+        ax.barh(ys, vals, left=left, color=colors[k % len(colors)], label=label, height=0.6)
+        left = [a + b for a, b in zip(left, vals, strict=True)]
+    for y, r in zip(ys, rows, strict=True):
+        ax.text(left[y], y, f"  read {r.get('read') or 0:,}", va="center", fontsize=9)
+    ax.set_yticks(ys, [r["source"] for r in rows])
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(left, default=0) * 1.2 or 1.0)
+    ax.set_xlabel("documents")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _short_number(v)))
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=min(4, len(segments)), frameon=False,
+              fontsize=8)
+    ax.set_title("Every document read: kept, or the filter that dropped it")
+    return fig

@@ -6,6 +6,7 @@ writes ``RUN_DIR/report/``::
     report.md        the tables below, with the plots linked
     report.json      every number behind the tables, and the tables as printed (machine-readable)
     scores.png       score distribution per criterion (all judged / kept / human subset)
+    filters.png      every document read per source: kept, or the filter that dropped it
     retention.png    documents and pairs kept per source
     cost.png         cost and tokens per stage and model
 
@@ -42,6 +43,7 @@ REPORT_JSON = "report.json"
 SCORES_PNG = "scores.png"
 RETENTION_PNG = "retention.png"
 COST_PNG = "cost.png"
+FILTERS_PNG = "filters.png"
 PARSE_KINDS = ("parse", "schema")
 
 
@@ -77,8 +79,10 @@ def filter_counts(run: runs.RunDir, manifest: dict[str, Any]) -> dict[str, Any] 
     """
     prep = (manifest.get("steps") or {}).get("prepare")
     if prep:
-        out = {k: dict(prep.get(k) or {}) for k in ("read", "kept", "seeds", "boilerplate_lines_removed")}
-        out["dropped"] = {f: dict(per) for f, per in (prep.get("dropped") or {}).items()}
+        out = {k: dict(prep.get(k) or {}) for k in
+               ("read", "kept", "seeds", "boilerplate_lines_removed", "read_detail", "boilerplate")}
+        out["dropped"] = _in_filter_order({f: dict(per) for f, per in (prep.get("dropped") or {}).items()})
+        out["warnings"] = list(prep.get("warnings") or [])
         return out
     if not (run.sub(runs.SEEDS).is_dir() or run.sub(runs.REJECTS).is_dir()):
         return None
@@ -87,11 +91,23 @@ def filter_counts(run: runs.RunDir, manifest: dict[str, Any]) -> dict[str, Any] 
     dropped: dict[str, dict[str, int]] = defaultdict(dict)
     for (f, src), n in sorted(Counter(zip(rej.column(S.DROP_FILTER).to_pylist(), rej.column(S.SOURCE).to_pylist(), strict=True)).items(), key=str):
         dropped[str(f)][src] = n
-    return {"read": {}, "kept": {}, "seeds": _count_by(seeds), "boilerplate_lines_removed": {}, "dropped": dict(dropped)}
+    return {"read": {}, "kept": {}, "seeds": _count_by(seeds), "boilerplate_lines_removed": {},
+            "dropped": _in_filter_order(dict(dropped)), "read_detail": {}, "boilerplate": {}, "warnings": []}
+
+
+def _in_filter_order(dropped: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Drop counts ordered as the documents meet them: readers first, then FILTER_ORDER."""
+    from luxit_ray.filters.stage import FILTER_ORDER
+    from luxit_ray.sources.common import READER_FILTERS
+
+    order = [*READER_FILTERS, *FILTER_ORDER]
+    rank = {name: i for i, name in enumerate(order)}
+    return dict(sorted(dropped.items(), key=lambda kv: (rank.get(kv[0], len(order)), kv[0])))
 
 
 def filter_table(fc: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    """Rows: read, one per filter (dropped), passed filters, seeds; a column per source + total."""
+    """Rows: read, one per filter (dropped; a reader's drops also per namespace or type), passed
+    filters, seeds; a column per source + total."""
     sources = sorted(set(fc["read"]) | set(fc["kept"]) | set(fc["seeds"])
                      | {s for per in fc["dropped"].values() for s in per})
     rows: list[list[Any]] = []
@@ -101,8 +117,16 @@ def filter_table(fc: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
 
     if fc["read"]:
         add("documents read", fc["read"])
+    from luxit_ray.sources.common import NAMESPACE_FILTER, TYPE_FILTER
+
+    detail = fc.get("read_detail") or {}
     for name, per in fc["dropped"].items():
         add(f"dropped: {name}", per)
+        if name in (NAMESPACE_FILTER, TYPE_FILTER):
+            labels = sorted({k for d in detail.values() for k in d
+                             if k.startswith("namespace " if name == NAMESPACE_FILTER else "type=")})
+            for label in labels:
+                add(f"  of which {label}", {s: d.get(label, 0) for s, d in detail.items()})
     if fc["kept"]:
         add("passed filters", fc["kept"])
     if fc["seeds"]:
@@ -267,6 +291,17 @@ def build_report(run_dir: str | Path) -> Report:
         md += ["", "## Filters", "", _md_table(cols, rows)]
         for src in cols[1:-1]:
             retention[src].update(read=fc["read"].get(src), passed_filters=fc["kept"].get(src), seeds=fc["seeds"].get(src))
+        lines += fc.get("warnings") or []
+        bp_rows = [[src, t["line"], t["docs"], t["edge_share"], t["shape"]]
+                   for src, b in sorted((fc.get("boilerplate") or {}).items()) for t in b.get("top_lines", [])]
+        if fc.get("boilerplate"):
+            bp_cols = ["source", "line", "documents", "share at start/end", "shape"]
+            shares = "; ".join(f"{src}: {b['lines_learned']} line(s) learned, {b['lines_removed']} removed, "
+                               f"{100.0 * b['removed_share']:.1f}% of {b['chars']:,} characters"
+                               for src, b in sorted(fc["boilerplate"].items()))
+            tables["Boilerplate: most frequent learned lines"] = {"columns": bp_cols, "rows": bp_rows}
+            md += ["", "## Boilerplate", "", f"Removed: {shares}.", *[f"**{w}**" for w in fc.get("warnings") or []],
+                   "", _md_table(bp_cols, bp_rows) if bp_rows else "No line was learned."]
 
     # --- generation ------------------------------------------------------------------------
     gen = steps.get("generate")
@@ -385,6 +420,11 @@ def build_report(run_dir: str | Path) -> Report:
 
     # --- plots -----------------------------------------------------------------------------
     pngs: list[Path] = []
+    if fc and fc["read"]:
+        pngs.append(plots.plot_filters(
+            [{"source": s, "read": fc["read"].get(s, 0), "kept": fc["kept"].get(s, 0),
+              "dropped": {f: per.get(s, 0) for f, per in fc["dropped"].items()}} for s in sorted(fc["read"])],
+            out_dir / FILTERS_PNG))
     if blocks:
         labelled = {f"{titles[k]} ({b['n']})": b["criteria"] for k, b in blocks.items() if b["n"]}
         if labelled:

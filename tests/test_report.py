@@ -148,7 +148,7 @@ def test_markdown_json_and_pngs_are_written(reported):
     assert "All criteria scored 3: 3 (15.0%)." in md
     assert "![scores](scores.png)" in md and "![cost](cost.png)" in md
     assert json.loads((run / "report" / "report.json").read_text(encoding="utf-8"))["judge"]["kept"] == 14
-    assert data["plots"] == ["scores.png", "retention.png", "cost.png"]
+    assert data["plots"] == ["filters.png", "scores.png", "retention.png", "cost.png"]
     for name in data["plots"]:
         png = run / "report" / name
         assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 20_000
@@ -178,3 +178,75 @@ def test_cli_report_on_a_missing_run_is_one_red_line(tmp_path: Path, capsys):
     assert main(["report", str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err
     assert "not a run folder" in err and len(err.strip().splitlines()) == 1
+
+
+# ---- issue 14: everything read in the filter table and plot; plots a reader can trust ------
+
+
+def test_filter_table_shows_every_page_read_and_the_learned_boilerplate(tmp_path):
+    from luxit_ray import runs
+
+    run_dir = write_judged_run(tmp_path)
+    run = runs.RunDir(run_dir)
+    run.update_manifest(run.config(), "prepare", {
+        "read": {"lbwiki": 31, "rtl": 39},
+        "dropped": {"dedup": {"lbwiki": 2, "rtl": 2}, "type": {"rtl": 5}, "namespace": {"lbwiki": 5},
+                    "redirect": {"lbwiki": 4}, "page_kind": {"lbwiki": 6}, "min_length": {"lbwiki": 2, "rtl": 12}},
+        "kept": {"lbwiki": 12, "rtl": 20}, "seeds": {"lbwiki": 12, "rtl": 20},
+        "read_detail": {"lbwiki": {"namespace 10 (Schabloun)": 2, "namespace 14 (Kategorie)": 3, "redirect": 4},
+                        "rtl": {"type=comment excluded": 5}},
+        "boilerplate_lines_removed": {"rtl": 19},
+        "boilerplate": {"rtl": {"docs": 34, "chars": 40000, "chars_removed": 6000, "removed_share": 0.15,
+                                "lines_learned": 2, "lines_removed": 19,
+                                "top_lines": [{"line": "Foto: RTL Archiv", "docs": 9, "edge_share": 1.0,
+                                               "shape": "fragment", "needed_share": 0.001}]}},
+        "warnings": ["warning: boilerplate removal took 15.0% of rtl's characters (...)"],
+    })
+    report = build_report(run_dir)
+    t = report.tables["Filters (documents per source)"]
+    assert t["columns"] == ["step", "lbwiki", "rtl", "total"]
+    assert [r[0] for r in t["rows"]] == [
+        "documents read", "dropped: type", "  of which type=comment excluded", "dropped: redirect",
+        "dropped: namespace", "  of which namespace 10 (Schabloun)", "  of which namespace 14 (Kategorie)",
+        "dropped: page_kind", "dropped: min_length", "dropped: dedup", "passed filters", "sampled as seeds",
+        "boilerplate lines removed",
+    ]
+    cells = _cells(t)
+    assert cells["  of which namespace 14 (Kategorie)"] == [3, 0, 3]
+    assert cells["documents read"] == [31, 39, 70]
+    # read = kept + every drop (the "of which" rows split a drop row, they do not add to it)
+    dropped = [v for k, v in cells.items() if k.startswith("dropped: ")]
+    assert [sum(col) for col in zip(*dropped, strict=True)][:2] == [31 - 12, 39 - 20]
+    assert report.tables["Boilerplate: most frequent learned lines"]["rows"] == [
+        ["rtl", "Foto: RTL Archiv", 9, 1.0, "fragment"]]
+    assert report.lines[0].startswith("warning: boilerplate removal took 15.0%")
+    assert "filters.png" in report.data["plots"]
+    assert (run_dir / "report" / "filters.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_cost_axis_starts_at_zero_when_everything_is_free():
+    from luxit_ray.plots import cost_figure
+
+    fig = cost_figure([{"stage": "generate", "model": "smollm2", "prompt_tokens": 900, "completion_tokens": 300,
+                        "reasoning_tokens": 0, "cost_usd": 0.0}])
+    ax_cost, ax_tok = fig.axes[:2]
+    assert ax_cost.get_xlim() == (0.0, 1.0)  # before: (-0.075, 0.075), negative dollars
+    assert ax_tok.get_xlim()[0] == 0.0
+
+
+def test_retention_legend_covers_no_bar_label():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from luxit_ray.plots import retention_figure
+
+    # The tallest bar on the right (where the legend sat) is the case that overlapped before.
+    fig = retention_figure([{"source": "lbwiki", "read": 10, "passed_filters": 5, "seeds": 4, "pairs_judged": 12,
+                             "pairs_kept": 8},
+                            {"source": "rtl", "read": 70, "passed_filters": 60, "seeds": 60, "pairs_judged": 180,
+                             "pairs_kept": 170}])
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    for ax in fig.axes:
+        legend = ax.get_legend().get_window_extent(renderer)
+        labels = [t.get_window_extent(renderer) for t in ax.texts]
+        assert labels and not any(legend.overlaps(b) for b in labels)
