@@ -98,6 +98,37 @@ def write_news(path: Path, n: int, seed: int = 0) -> Path:
     return path
 
 
+def write_news_files(
+    folder: Path, n_files: int, per_file: int, seed: int = 0, id_column: bool = True, dup_share: float = 0.02
+) -> list[Path]:
+    """Several news JSONL files whose records repeat earlier ones exactly (syndication).
+
+    With probability ``dup_share`` a record is an exact copy of a random earlier record of any
+    file (same header, text and type), so copies fall within a file, across files and across
+    read blocks. Without ``id_column`` the records have no ``article_id`` (like the paper's RTL
+    fields), so the readers give them ids from file and position.
+    """
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / "_all.jsonl"
+    write_news(tmp, n_files * per_file, seed)
+    records = [json.loads(line) for line in tmp.read_text(encoding="utf-8").splitlines()]
+    tmp.unlink()
+    for i, rec in enumerate(records):
+        if i and rng.random() < dup_share:
+            src = records[rng.randrange(i)]
+            records[i] = {**rec, **{k: src[k] for k in ("type", "header", "text", "title")}}
+        if not id_column:
+            records[i].pop("article_id", None)
+    paths = []
+    for f in range(n_files):
+        path = folder / f"news-{f:02d}.jsonl"
+        chunk = records[f * per_file : (f + 1) * per_file]
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in chunk), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
 WIKITEXT = """{{{{Infobox Uertschaft
 | Numm = {title}
 | Awunner = {pop}

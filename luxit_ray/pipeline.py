@@ -11,6 +11,7 @@ Every ``run_*`` function returns a summary dict for the CLI: ``{"run_dir": str, 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ FILTERED = "filtered"  # every document with drop_filter/drop_reason set by the 
 # of a 2-CPU Ray and the read tasks feeding them wait for ever ("backpressured: ResourceBudget");
 # half a CPU each leaves room for the tasks (an actor still uses a whole core when it is free).
 ACTOR_CPUS = 0.5
+BOILERPLATE_FILE = "boilerplate.json"  # what learning found (kept for a resumed run's manifest)
 
 
 class _StepClock:
@@ -97,11 +99,11 @@ def _count_by(table, *keys: str) -> dict:
 
 def _prepare_summary(run, counts: dict) -> dict[str, Any]:
     from luxit_ray.filters import FILTER_ORDER
+    from luxit_ray.sources.common import READER_FILTERS
 
+    order = (*READER_FILTERS, *FILTER_ORDER)
     sources = sorted(counts["read"])
-    drop_names = [f for f in FILTER_ORDER if f in counts["dropped"]] + sorted(
-        set(counts["dropped"]) - set(FILTER_ORDER)
-    )
+    drop_names = [f for f in order if f in counts["dropped"]] + sorted(set(counts["dropped"]) - set(order))
     rows = []
     for src in sources:
         row = [src, counts["read"].get(src, 0)]
@@ -119,6 +121,9 @@ def _prepare_summary(run, counts: dict) -> dict[str, Any]:
             }
         },
         "lines": [
+            *[f"read by {src}: " + ", ".join(f"{k} {n}" for k, n in detail.items())
+              for src, detail in sorted((counts.get("read_detail") or {}).items())],
+            *counts.get("warnings", []),
             f"seeds: {run.sub(runs.SEEDS)}",
             f"rejects (with reasons): {run.sub(runs.REJECTS)}",
             f"manifest: {run.path / runs.MANIFEST_FILE}",
@@ -167,11 +172,22 @@ def run_prepare(cfg: JobConfig) -> dict[str, Any]:
                 io_cpus = _io_task_cpus()
                 ds = ray.data.read_parquet(str(run.sub(DOCUMENTS)), num_cpus=io_cpus)
                 pool = max(1, int(ray.cluster_resources().get("CPU", 1)))
+                # Repeated native ids stop the run here (fail), before any filter runs, or the
+                # later copies are quarantined; ids made from file and position never repeat.
+                ids = _read_columns(run.sub(DOCUMENTS), [schema.DOC_ID, schema.ORIGIN, schema.DROP_FILTER])
+                repeats = sources.check_doc_ids(ids, cfg.run.on_bad_input)
+                if repeats.num_rows:
+                    ds = ds.map_batches(sources.quarantine_at, fn_kwargs={"drops": ray.put(repeats)},
+                                        batch_format="pyarrow", udf_modifying_row_count=False)
                 bp = cfg.filters.boilerplate
                 lines: dict[str, list[str]] = {}
                 if bp.enabled:
                     with clock.step("learn_boilerplate"):
-                        lines = filters.learn_boilerplate(ds, bp)
+                        learned = filters.learn_boilerplate_stats(ds, bp)
+                    lines = learned.lines
+                    (run.path / BOILERPLATE_FILE).write_text(json.dumps(
+                        {"docs": learned.docs, "chars": learned.chars, "learned": {s: len(v) for s, v in lines.items()},
+                         "top_lines": learned.top(bp.report_lines)}, ensure_ascii=False, indent=1), encoding="utf-8")
                 ds = ds.map_batches(
                     filters.ScreenStage,
                     fn_constructor_kwargs={
@@ -201,7 +217,7 @@ def run_prepare(cfg: JobConfig) -> dict[str, Any]:
             _write(filtered.filter(expr=col(schema.DROP_REASON).is_not_null()), run.sub(runs.REJECTS))
         run.mark_done(runs.REJECTS)
         with clock.step("sample"):
-            keys = _read_columns(run.sub(FILTERED), [schema.DOC_ID, schema.SOURCE, schema.DROP_FILTER])
+            keys = _read_columns(run.sub(FILTERED), [schema.DOC_ID, schema.SOURCE, schema.DROP_FILTER, schema.DROP_REASON])
             live = keys.filter(pc.is_null(keys[schema.DROP_FILTER]))
             ids_by_source: dict[str, list[str]] = {}
             for src, doc in zip(live[schema.SOURCE].to_pylist(), live[schema.DOC_ID].to_pylist(), strict=True):
@@ -229,22 +245,78 @@ def run_prepare(cfg: JobConfig) -> dict[str, Any]:
         "wall_s": round(time.monotonic() - t0, 1),
         "step_s": clock.seconds,
     }
+    counts["read_detail"] = _read_detail(keys)
+    counts["unaccounted"] = _unaccounted(counts)
     meta = _read_columns(run.sub(FILTERED), [schema.SOURCE, schema.METADATA])
-    counts["boilerplate_lines_removed"] = _boilerplate_counts(meta)
+    lines_removed, chars_removed = _boilerplate_counts(meta)
+    counts["boilerplate_lines_removed"] = lines_removed
+    learned_path = run.path / BOILERPLATE_FILE
+    learned_info = json.loads(learned_path.read_text(encoding="utf-8")) if learned_path.is_file() else {}
+    counts["boilerplate"], counts["warnings"] = _boilerplate_summary(
+        learned_info, lines_removed, chars_removed, cfg.filters.boilerplate.max_removed_share)
     run.update_manifest(cfg, "prepare", counts)
     run.mark_done(runs.SEEDS, {"seeds": sum(counts["seeds"].values())})
     return _prepare_summary(run, counts)
 
 
-def _boilerplate_counts(meta) -> dict[str, int]:
-    """Lines removed as boilerplate per source (recorded by BoilerplateStage in metadata)."""
-    import json
+def _boilerplate_counts(meta) -> tuple[dict[str, int], dict[str, int]]:
+    """Lines and characters removed as boilerplate per source (BoilerplateStage's metadata keys)."""
+    from luxit_ray.filters.boilerplate import CHARS_KEY, REMOVED_KEY
 
-    out: dict[str, int] = {}
+    lines: dict[str, int] = {}
+    chars: dict[str, int] = {}
     for src, m in zip(meta[schema.SOURCE].to_pylist(), meta[schema.METADATA].to_pylist(), strict=True):
-        n = json.loads(m).get("boilerplate_lines_removed", 0) if m else 0
-        if n:
-            out[src] = out.get(src, 0) + n
+        data = json.loads(m) if m else {}
+        if not isinstance(data, dict) or not data.get(REMOVED_KEY):
+            continue
+        lines[src] = lines.get(src, 0) + int(data[REMOVED_KEY])
+        chars[src] = chars.get(src, 0) + int(data.get(CHARS_KEY) or 0)
+    return lines, chars
+
+
+def _boilerplate_summary(
+    learned: dict, lines_removed: dict[str, int], chars_removed: dict[str, int], max_share: float
+) -> tuple[dict[str, dict], list[str]]:
+    """Per source: documents, characters, lines learned and removed, share of characters removed,
+    the most frequent learned lines; and one warning line per source over ``max_share``."""
+    out: dict[str, dict] = {}
+    warnings: list[str] = []
+    for src, chars in sorted((learned.get("chars") or {}).items()):
+        removed = chars_removed.get(src, 0)
+        share = removed / chars if chars else 0.0
+        out[src] = {"docs": learned["docs"].get(src, 0), "chars": chars, "chars_removed": removed,
+                    "removed_share": round(share, 4), "lines_learned": learned["learned"].get(src, 0),
+                    "lines_removed": lines_removed.get(src, 0), "top_lines": learned["top_lines"].get(src, [])}
+        if share > max_share:
+            msg = (f"warning: boilerplate removal took {share:.1%} of {src}'s characters (over "
+                   f"filters.boilerplate.max_removed_share={max_share:g}); if real sentences went, raise "
+                   "filters.boilerplate.min_doc_fraction or sentence_doc_fraction (learned lines: manifest.json)")
+            log.warning(msg)
+            warnings.append(msg)
+    return out, warnings
+
+
+def _read_detail(keys) -> dict[str, dict[str, int]]:
+    """Per source, what the readers set aside: bad input, redirects, each namespace, each type."""
+    from luxit_ray.sources.common import NAMESPACE_FILTER, READER_FILTERS, TYPE_FILTER
+
+    out: dict[str, dict[str, int]] = {}
+    for src, filt, reason in zip(keys[schema.SOURCE].to_pylist(), keys[schema.DROP_FILTER].to_pylist(),
+                                 keys[schema.DROP_REASON].to_pylist(), strict=True):
+        if filt in READER_FILTERS:
+            label = reason if filt in (NAMESPACE_FILTER, TYPE_FILTER) and reason else filt
+            out.setdefault(src, {})[label] = out.get(src, {}).get(label, 0) + 1
+    return {s: dict(sorted(d.items())) for s, d in sorted(out.items())}
+
+
+def _unaccounted(counts: dict) -> dict[str, int]:
+    """Per source, read - kept - every drop; logged as an error when not zero (it must be)."""
+    out = {}
+    for src, n in counts["read"].items():
+        diff = n - counts["kept"].get(src, 0) - sum(per.get(src, 0) for per in counts["dropped"].values())
+        if diff:
+            log.error("prepare: %d document(s) of %s read but neither kept nor dropped", diff, src)
+            out[src] = diff
     return out
 
 

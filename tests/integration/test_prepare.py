@@ -29,9 +29,12 @@ def prepared(tmp_path_factory, ray_local):
 
 def test_manifest_counts_every_filter_per_source(prepared):
     steps = json.loads((prepared / "manifest.json").read_text())["steps"]["prepare"]
-    assert steps["read"] == {"lbwiki": 22, "rtl": 39}
+    # Every page read counts: 22 in ns 0, plus 4 redirects and 5 pages in other namespaces.
+    assert steps["read"] == {"lbwiki": 31, "rtl": 39}
     assert steps["dropped"] == {
         "type": {"rtl": 5},
+        "redirect": {"lbwiki": 4},
+        "namespace": {"lbwiki": 5},
         "page_kind": {"lbwiki": 6},
         "min_length": {"lbwiki": 2, "rtl": 3},
         "non_prose": {"rtl": 3},
@@ -41,11 +44,26 @@ def test_manifest_counts_every_filter_per_source(prepared):
     assert steps["kept"] == {"lbwiki": 12, "rtl": 20}
     assert steps["seeds"] == {"lbwiki": 12, "rtl": 20}
     assert steps["boilerplate_lines_removed"]["rtl"] >= 20
+    assert steps["read_detail"] == {
+        "lbwiki": {"namespace 10 (Schabloun)": 2, "namespace 14 (Kategorie)": 1, "namespace 6 (Fichier)": 1,
+                   "namespace 828 (Modul)": 1, "redirect": 4},
+        "rtl": {"type=comment excluded": 5},
+    }
+    # read = kept + every drop reason, per source
+    for src, n in steps["read"].items():
+        assert n == steps["kept"][src] + sum(per.get(src, 0) for per in steps["dropped"].values())
+    assert steps["unaccounted"] == {}
+    bp = steps["boilerplate"]["rtl"]
+    assert bp["docs"] == 34 and bp["lines_learned"] == 3 and bp["lines_removed"] == steps["boilerplate_lines_removed"]["rtl"]
+    assert [t["line"] for t in bp["top_lines"]] == [
+        "Foto: RTL Archiv", "(mat AFP)", "Deelt dësen Artikel mat Äre Frënn op de soziale Netzwierker."]
+    assert [t["docs"] for t in bp["top_lines"]] == [9, 6, 5]
+    assert 0 < bp["removed_share"] < 0.1 and steps["warnings"] == []
 
 
 def test_rejects_carry_reasons_and_seeds_are_clean(prepared):
     rejects = table(prepared / "rejects").to_pylist()
-    assert len(rejects) == 29
+    assert len(rejects) == 38
     assert all(r["drop_reason"] for r in rejects)
     by_id = {r["doc_id"]: r for r in rejects}
     german = [r for r in rejects if r["drop_filter"] == "langid"]
@@ -94,7 +112,7 @@ def test_resume_after_filters_does_not_filter_again(tmp_path, ray_local, monkeyp
     monkeypatch.setattr(filters, "dedup_signed", real_dedup)
     assert cli.main(args) == 0
     steps = json.loads((run / "manifest.json").read_text())["steps"]["prepare"]
-    assert steps["read"] == {"lbwiki": 22, "rtl": 39}
+    assert steps["read"] == {"lbwiki": 31, "rtl": 39}
     assert steps["dropped"]["dedup"] == {"lbwiki": 2, "rtl": 2}
     assert steps["seeds"] == {"lbwiki": 12, "rtl": 20}
     assert not (run / "_screened").exists()  # temporary: removed once filtered/ is written
@@ -138,3 +156,83 @@ def test_io_tasks_take_half_a_cpu_only_beside_one_cpu_nodes(monkeypatch):
     assert pipeline._io_task_cpus() is None  # a dead 1-CPU node does not count
     monkeypatch.setattr(ray, "nodes", nodes(0.0, 4.0))  # a GPU-only or head node with no CPU
     assert pipeline._io_task_cpus() is None
+
+
+# ---- a corpus without ids, 2% exact duplicates, several files and blocks ------------------
+
+
+def write_job(tmp_path: Path, path: str, on_bad_input: str = "fail", **filters) -> Path:
+    job = tmp_path / "job.yaml"
+    job.write_text(json.dumps({
+        "run": {"name": "dups", "on_bad_input": on_bad_input, "output_dir": str(tmp_path / "runs"), "run_id": "d"},
+        "sources": [{"type": "news", "name": "rtl", "path": path}],
+        "filters": filters,
+        "sample": {"seed": 1, "quotas": {"rtl": "all"}},
+    }), encoding="utf-8")
+    return job
+
+
+def test_news_without_ids_and_exact_duplicates_prepares(tmp_path, ray_local, capsys):
+    # Before: every copy got rtl:<sha256(text)[:16]>, and prepare stopped after filtering
+    # everything with "<documents>:doc_id: N doc_id(s) occur more than once".
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    from bench.synthetic_corpus import write_news_files
+
+    files = write_news_files(tmp_path / "corpus", n_files=3, per_file=1200, seed=3, id_column=False)
+    records = [(f.name, i + 1, json.loads(line)) for f in files
+               for i, line in enumerate(f.read_text(encoding="utf-8").splitlines())]
+    assert len(records) == 3600 and not any("article_id" in r for _, _, r in records)
+    job = write_job(tmp_path, str(tmp_path / "corpus" / "news-*.jsonl"))
+    assert cli.main(["prepare", str(job)]) == 0
+    run = tmp_path / "runs" / "d"
+    steps = json.loads((run / "manifest.json").read_text())["steps"]["prepare"]
+    comments = sum(1 for _, _, r in records if r["type"] == "comment")
+    assert steps["read"] == {"rtl": 3600}
+    assert steps["read_detail"] == {"rtl": {"type=comment excluded": comments}}
+    assert steps["kept"]["rtl"] + sum(per["rtl"] for per in steps["dropped"].values()) == 3600
+    assert steps["unaccounted"] == {}
+    rejects = table(run / "rejects").to_pylist()
+    seeds = table(run / "seeds")
+    kept_ids = set(seeds.column("doc_id").to_pylist())
+    assert len(kept_ids) == steps["kept"]["rtl"]
+    # Every exact duplicate names the first copy in file order, which went on to dedup...
+    first_of: dict[tuple, str] = {}
+    first_copy: dict[str, str] = {}  # a later copy's doc id -> its first copy's
+    for name, pos, rec in records:
+        doc_id = f"rtl:{name}:{pos:08d}"
+        first = first_of.setdefault((rec["type"], rec["header"], rec["text"]), doc_id)
+        if first != doc_id:
+            first_copy[doc_id] = first
+    exact = {r["doc_id"]: r["drop_reason"].removeprefix("duplicate: exact of ") for r in rejects
+             if (r["drop_reason"] or "").startswith("duplicate: exact of ")}
+    assert all(first_copy[d] == kept for d, kept in exact.items())
+    # ...and they are all the later copies whose first copy reached dedup.
+    before_dedup = {r["doc_id"] for r in rejects if r["drop_filter"] != "dedup"}
+    expected = sum(1 for d, first in first_copy.items() if first not in before_dedup)
+    assert set(exact) <= set(first_copy) and {d for d in kept_ids if d in first_copy} == set()
+    assert expected >= 40 and len(exact) == expected
+    assert {d.split(":")[1] for d in exact} == {"news-00.jsonl", "news-01.jsonl", "news-02.jsonl"}
+    assert any(d.split(":")[1] != exact[d].split(":")[1] for d in exact)  # copies across files too
+
+
+def test_repeated_native_ids_fail_in_one_line_or_are_quarantined(tmp_path, ray_local, capsys):
+    rec = {"type": "news", "title": "T", "header": "H.", "text": "Eng Noriicht. " * 80}
+    lines = [{**rec, "article_id": 7}, {**rec, "article_id": 8, "text": "Eng aner Noriicht. " * 60},
+             {**rec, "article_id": 7, "text": "Nach eng. " * 90}]
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
+    job = write_job(tmp_path, str(tmp_path / "a.jsonl"), langid={"enabled": False})
+    assert cli.main(["prepare", str(job)]) == 2
+    err = capsys.readouterr().err
+    assert "a.jsonl:line 3: doc_id 'rtl:7' occurs more than once (first at a.jsonl:line 1)" in err
+    assert "Traceback" not in err and not (tmp_path / "runs" / "d" / "filtered").exists()
+    job = write_job(tmp_path, str(tmp_path / "a.jsonl"), on_bad_input="quarantine", langid={"enabled": False})
+    import shutil
+
+    shutil.rmtree(tmp_path / "runs")
+    assert cli.main(["prepare", str(job)]) == 0
+    steps = json.loads((tmp_path / "runs" / "d" / "manifest.json").read_text())["steps"]["prepare"]
+    assert steps["dropped"] == {"input": {"rtl": 1}} and steps["kept"] == {"rtl": 2}
+    (bad,) = table(tmp_path / "runs" / "d" / "rejects").to_pylist()
+    assert bad["drop_reason"] == "a.jsonl:line 3: doc_id 'rtl:7' occurs more than once (first at a.jsonl:line 1)"
