@@ -23,7 +23,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
-from synthetic_corpus import write_news, write_wiki  # noqa: E402
+from synthetic_corpus import write_news, write_news_files, write_wiki  # noqa: E402
 
 
 class PeakMemory:
@@ -76,6 +76,9 @@ def main() -> int:
     ap.add_argument("--wiki", type=int, default=80_000, help="synthetic wiki pages")
     ap.add_argument("--workdir", type=Path, default=None, help="keep corpora and run here")
     ap.add_argument("--json", type=Path, default=None, help="write the figures as JSON here")
+    ap.add_argument("--no-ids", action="store_true",
+                    help="news without an id column, in 4 files, with --dup-share exact copies (syndication)")
+    ap.add_argument("--dup-share", type=float, default=0.02, help="share of exact copies with --no-ids")
     args = ap.parse_args()
 
     from luxit_ray import pipeline
@@ -85,7 +88,12 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     news, wiki = work / f"news-{args.news}.jsonl", work / f"lbwiki-{args.wiki}.xml.bz2"
     t = time.monotonic()
-    if not news.exists():
+    if args.no_ids:
+        folder = work / f"news-noid-{args.news}-{args.dup_share:g}"
+        if not folder.exists():
+            write_news_files(folder, 4, args.news // 4, id_column=False, dup_share=args.dup_share)
+        news = folder / "news-*.jsonl"
+    elif not news.exists():
         write_news(news, args.news)
     if not wiki.exists():
         write_wiki(wiki, args.wiki)
