@@ -30,7 +30,10 @@ def exported_run(root: Path) -> Path:
 
 def scripted_answer(req: Request) -> str:
     """Each served model answers in its own, recognisable way."""
-    return f"{OPENERS.get(req.model, '?')} {req.user_text[:50]}"
+    opener = OPENERS.get(req.model, "?")
+    if req.model == "luxit-lora":
+        return f"{opener} Op d'Fro „{req.user_text}“ gëtt den Text eng kloer Äntwert, an dës Äntwert steet hei a ganze Sätz."
+    return f"{opener} {req.user_text} Dat ass eng gutt Fro, mä ech weess et net genau."
 
 
 def free_port() -> int:
