@@ -7,7 +7,8 @@ Flow (all files under ``RUN_DIR/arena/``)::
     luxit arena report RUN_DIR                                                   # ranks, tables, PNGs
     luxit arena export RUN_DIR                                                   # DPO preferences
 
-    prompts.jsonl   prompt_id, prompt, origin (the export's validation split, or a prompt file)
+    prompts.jsonl   prompt_id, prompt, origin (the export's validation split, or a prompt file);
+                    every prompt ever generated for
     answers.jsonl   answer_id, prompt_id, model, served_model, base_url, text, error, usage;
                     every answer ever generated (votes point at answer ids, so none is dropped)
     votes.jsonl     append-only, fsync'd: vote_id, voter, time, prompt_id, answer_a, answer_b,
@@ -262,7 +263,10 @@ def generate_answers(run_dir: str | Path, model_specs: Sequence[str], prompt_fil
     prompts = load_prompts(run_dir, prompt_file, n, seed)
     adir = arena_dir(run_dir)
     adir.mkdir(parents=True, exist_ok=True)
-    _write_jsonl(adir / PROMPTS_FILE, prompts)
+    # Prompts accumulate like answers: votes on an earlier prompt set keep their text.
+    known = {p["prompt_id"]: p for p in read_jsonl(adir / PROMPTS_FILE)}
+    known.update({p["prompt_id"]: p for p in prompts})
+    _write_jsonl(adir / PROMPTS_FILE, list(known.values()))
     uri = _cache_uri(run_dir)
     sampling = SamplingConfig(max_tokens=max_tokens) if max_tokens else None
     # Every answer ever generated stays (votes point at them); a regenerated one moves to the end,

@@ -171,13 +171,19 @@ def test_generate_pays_each_answer_once_and_keeps_errors(tmp_path: Path):
         g2 = arena.generate_answers(run, specs)
         assert len(srv.requests) == 13
         assert (g2.per_model["base"]["cache_hits"], g2.per_model["tuned"]["cache_hits"]) == (6, 5)
+        # Another prompt set adds to the arena; earlier prompts (and votes on them) keep their text.
+        extra = tmp_path / "extra.txt"
+        extra.write_text("Wat ass Kachkéis?\n", encoding="utf-8")
+        assert arena.generate_answers(run, specs, prompt_file=extra).prompts == 1
+        assert len(srv.requests) == 15  # the new prompt, once per model
+    assert len(arena.read_jsonl(run / "arena" / "prompts.jsonl")) == 7
     answers = arena.read_jsonl(run / "arena" / "answers.jsonl")
-    assert len(answers) == 12  # the 11 answers and the error, each kept once
+    assert len(answers) == 14  # the 13 answers and the error, each kept once
     err = [a for a in answers if a["error"]]
     assert len(err) == 1 and err[0]["model"] == "tuned" and err[0]["text"] is None
     store = arena.ArenaStore(run, seed=0)
     assert store.models == ["base", "tuned"]
-    assert len(store.battles) == 5  # the prompt tuned failed on has no battle
+    assert len(store.battles) == 6  # 7 prompts; the one tuned failed on has no battle
     with pytest.raises(LuxitError, match="at least two"):
         arena.generate_answers(run, specs[:1])
     with pytest.raises(LuxitError, match="model names repeat: base"):
