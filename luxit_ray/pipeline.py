@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -382,7 +383,10 @@ def run_all(cfg: JobConfig) -> dict[str, Any]:
     from luxit_ray.steps.judge import JudgeStep
     from luxit_ray.steps.runner import run_llm_steps
 
-    summaries = [run_prepare(cfg)]
+    run_id = cfg.run.run_id
+    seeds_ready = bool(run_id) and runs.RunDir(Path(cfg.run.output_dir) / run_id).is_done(runs.SEEDS)
+    # A run whose seeds came from elsewhere (no sources in this job) goes straight to the LLM steps.
+    summaries = [] if seeds_ready and not cfg.sources else [run_prepare(cfg)]
     llm_steps = [s(cfg) for s, section in ((GenerateStep, cfg.generate), (JudgeStep, cfg.judge)) if section is not None]
     if llm_steps:
         summaries.extend(run_llm_steps(cfg, llm_steps))

@@ -183,7 +183,7 @@ class Server:
         self._sigma = math.log(latency_p99 / latency) / 2.3263478740408408 if latency_p99 and latency else 0.0
         self._rng = random.Random(seed)
         # Light log (benchmarks): one line per answered request, written when the answer is sent,
-        # with its start ``t``, end ``t_end``, ``key`` and ``status`` (no body).
+        # with its start ``t``, end ``t_end``, ``key``, ``status`` and ``model`` (no body).
         self.log_light = log_light
         self.api_key = api_key
         self.model = model
@@ -370,7 +370,8 @@ class Server:
                     await asyncio.sleep(delay)
                 return self._response(req, reply)
             finally:
-                self._log({"t": t, "t_end": time.time(), "n": n, "key": key, "status": status})
+                self._log({"t": t, "t_end": time.time(), "n": n, "key": key, "status": status,
+                           "model": body.get("model")})
         if reply.hang:
             try:
                 await asyncio.wait_for(self._stop_event.wait(), reply.hang_s)

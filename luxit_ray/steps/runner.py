@@ -46,6 +46,11 @@ log = logging.getLogger(__name__)
 # Rows per Parquet file the chain writes before its steps split them: a few large files rather
 # than one per batch (the next step's read parallelism comes from Ray Data's block splitting).
 MIN_ROWS_PER_FILE = 5000
+# Every actor of a stage starts before any row is sent (Ray Data's ``wait_for_min_actors_s``):
+# otherwise the first actor up takes the first blocks and the step runs below its configured
+# in-flight count until the others join (seen: 2-5 s on a busy 2-core machine). A pool that
+# cannot start in this time (the cluster lacks the resources) fails with Ray's clear error.
+ACTOR_START_TIMEOUT_S = 900
 
 
 class LLMStep:
@@ -165,7 +170,7 @@ def run_llm_steps(cfg: JobConfig, steps: list[LLMStep]) -> list[dict[str, Any]]:
     if len(todo) > 1:
         log.info("%s streamed in one pipeline in %s", " -> ".join(s.name for s in todo), run.path)
     t0 = time.monotonic()
-    with original_errors(), _progress(accountant, todo, run):
+    with original_errors(), _actors_first(), _progress(accountant, todo, run):
         ds = todo[0].source(run)
         for i, step in enumerate(todo):
             kwargs = step.constructor_kwargs(run, shared, feeds_next=i + 1 < len(todo))
@@ -184,6 +189,20 @@ def run_llm_steps(cfg: JobConfig, steps: list[LLMStep]) -> list[dict[str, Any]]:
     if failure is not None:
         raise failure
     return summaries
+
+
+class _actors_first:  # noqa: N801 - used like a function
+    """Ray Data waits for every actor of a pool before its operator takes input (then restores)."""
+
+    def __enter__(self) -> None:
+        import ray
+
+        self._ctx = ray.data.DataContext.get_current()
+        self._before = self._ctx.wait_for_min_actors_s
+        self._ctx.wait_for_min_actors_s = ACTOR_START_TIMEOUT_S
+
+    def __exit__(self, *exc: Any) -> None:
+        self._ctx.wait_for_min_actors_s = self._before
 
 
 class _progress:  # noqa: N801 - used like a function

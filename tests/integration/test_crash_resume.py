@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -107,11 +108,11 @@ def _cache_keys(cache_dir: Path) -> set[str]:
     return keys
 
 
-def _cli(job: Path, tag: str, log: Path) -> subprocess.Popen[bytes]:
+def _cli(job: Path, tag: str, log: Path, command: str = "generate") -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env.update({TAG_VAR: tag, "RAY_DATA_DISABLE_PROGRESS_BARS": "1", "PYTHONUNBUFFERED": "1"})
     return subprocess.Popen(
-        [sys.executable, "-m", "luxit_ray.cli", "generate", str(job)],
+        [sys.executable, "-m", "luxit_ray.cli", command, str(job)],
         env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
     )
 
@@ -196,3 +197,93 @@ def test_kill_and_resume_pays_nothing_twice(ray_local, tmp_path):
     assert _pair_rows(ref_dir / "runs" / "itest-1") == resumed
     print(f"killed with {len(recorded_at_kill)} recorded, {len(in_flight_at_kill)} in flight; "
           f"ended {len(leftovers)} leftover processes")
+
+
+def stream_script(req) -> dict[str, Any]:
+    """The generator as :func:`server_script`; the judge scores every pair 3, but 1 for factual
+    accuracy on pair 0 of every third seed (so both kept and rejected pairs come out)."""
+    if req.model != "judge-model":
+        return server_script(req)
+    m = re.search(r"Fro (\d) iwwer T(\d+)", req.user_text)
+    low = m is not None and m.group(1) == "0" and int(m.group(2)) % 3 == 0
+    scores = {c: 3 for c in S.CRITERIA}
+    if low:
+        scores["factual_accuracy"] = 1
+    return {"content": json.dumps(scores)}
+
+
+def test_kill_streamed_run_while_judging_and_resume(ray_local, tmp_path):
+    """`luxit run` streams generate into judge; killed while judges answer, rerun: the server's
+    log shows no recorded response paid twice, and every pair is judged exactly once."""
+    titles = [f"T{i}" for i in range(N_SEEDS)]
+    req_log = tmp_path / "requests.jsonl"
+    out_log = tmp_path / "cli.log"
+    tag = uuid.uuid4().hex
+    try:
+        with spawn_server(latency=LATENCY_S, log_path=req_log, script=f"{__name__}:stream_script") as srv:
+            eps = {"gen": endpoint(srv.base_url, "gen-model", max_in_flight=4, timeout_s=30),
+                   "judge": endpoint(srv.base_url, "judge-model", max_in_flight=4, timeout_s=30)}
+            job = write_job(tmp_path, eps, generate={"endpoint": "gen", "batch_size": 4, "max_error_rate": 0.5},
+                            judge={"judges": [{"name": "j", "endpoint": "judge"}], "batch_size": 4})
+            run_dir = tmp_path / "runs" / "itest-1"
+            cache_dir = tmp_path / "runs" / ".cache" / "llm"
+            write_seeds(run_dir, titles)
+
+            def judge_keys(entries: list[dict[str, Any]]) -> set[str]:
+                return {e["key"] for e in entries if e["body"]["model"] == "judge-model"}
+
+            proc = _cli(job, tag, out_log, "run")
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                recorded = _cache_keys(cache_dir)
+                sent = read_log(req_log)
+                gen_sent = {e["key"] for e in sent} - judge_keys(sent)
+                judging = judge_keys(sent) - recorded
+                # killed mid-stream: judges answering while the generator still has seeds to do
+                if len(judge_keys(sent) & recorded) >= 4 and judging and len(gen_sent) < N_SEEDS:
+                    break
+                assert proc.poll() is None, f"the job ended before it could be killed:\n{out_log.read_text()[-3000:]}"
+                time.sleep(0.05)
+            else:
+                pytest.fail(f"no point to kill within 300 s:\n{out_log.read_text()[-3000:]}")
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(30)
+            _kill_leftovers(tag, proc.pid)
+            time.sleep(LATENCY_S + 0.5)
+            recorded_at_kill = _cache_keys(cache_dir)
+            before = read_log(req_log)
+            assert judge_keys(before) & recorded_at_kill, "no judge answer was recorded before the kill"
+            assert not (run_dir / runs.PAIRS / runs.MARKER).exists()
+            assert not (run_dir / runs.JUDGED / runs.MARKER).exists()
+
+            proc = _cli(job, tag, out_log, "run")
+            assert proc.wait(600) == 0, out_log.read_text()[-3000:]
+            _kill_leftovers(tag)
+            after = read_log(req_log)[len(before):]
+    finally:
+        _kill_leftovers(tag)
+
+    # no request whose response was recorded went out again, generator's or judge's
+    assert [e for e in after if e["key"] in recorded_at_kill] == []
+    # 24 generator + 23 x 3 judge requests in all (T7's error row is not judged); each sent once,
+    # but those in flight at the kill (sent, never recorded): twice
+    sends = Counter(e["key"] for e in before + after)
+    assert len(sends) == N_SEEDS + 23 * 3
+    in_flight_at_kill = {e["key"] for e in before} - recorded_at_kill
+    assert {k: n for k, n in sends.items() if n != 1} == {k: 2 for k in in_flight_at_kill}
+    # every seed accounted for, every pair judged exactly once, no pair id twice
+    pairs = read_rows(run_dir / runs.PAIRS)
+    errors = read_rows(run_dir / runs.GENERATE_ERRORS)
+    judged = read_rows(run_dir / runs.JUDGED)
+    kept, rejected = read_rows(run_dir / runs.KEPT), read_rows(run_dir / runs.REJECTED_PAIRS)
+    assert {r[S.DOC_ID] for r in pairs} | {r[S.DOC_ID] for r in errors} == {f"test:{i}" for i in range(N_SEEDS)}
+    assert [r[S.TITLE] for r in errors] == ["T7"]
+    assert len(pairs) == len(judged) == 69
+    assert sorted(r[S.PAIR_ID] for r in judged) == sorted(r[S.PAIR_ID] for r in pairs)
+    assert len({r[S.PAIR_ID] for r in judged}) == 69
+    # pair 0 of T0, T3, ..., T21 (T7 is not among them): 8 rejected
+    assert (len(kept), len(rejected)) == (61, 8)
+    assert all(r[S.KEEP_REASON] == "factual_accuracy=1 < 2" for r in rejected)
+    m = runs.RunDir(run_dir).manifest()["steps"]
+    assert m["generate"]["streamed"] == ["generate", "judge"] and m["judge"]["pairs"] == 69
+    assert m["generate"]["cache_hits"] + m["judge"]["cache_hits"] == len(recorded_at_kill)

@@ -1,0 +1,308 @@
+"""Throughput of the real LLM steps (``run_generate``, ``run_judge``, and both streamed as in
+``luxit run``) on Ray Data against a local OpenAI-protocol endpoint process.
+
+What a user runs, end to end: seeds as Parquet in a run folder, the job config, the real stages
+with the request cache on, the write of every output folder. The endpoint
+(``tests/openai_server.py`` in its own process) answers valid generator and judge replies
+(``bench/scripted_llm.py``) after a fixed latency or a log-normal one (median, p99), and logs
+the start and end of every answer; every figure below comes from that log:
+
+- ``ideal``: requests x mean latency / (configured in-flight x wall), wall from the step's first
+  request to its last response (Little's law: 1.0 means every slot was busy all the time);
+- in-flight percentiles (p5, p50, p95) sampled every 50 ms over the wall;
+- ``tail_s``: seconds spent below 90% of the configured in-flight count (ramp-up included);
+- client CPU per request: CPU seconds of this process and every process it started (Ray's
+  GCS, raylet, workers, actors; not the endpoint) divided by the requests;
+- a PNG of in-flight over time per run (``--png-dir``).
+
+The client alone (``bench/llm_throughput.py``, our LLMClient with no Ray) is measured in the
+same run at each configuration (``--client-only``), so the two can be compared side by side.
+
+Usage::
+
+    python bench/llm_stage_throughput.py                             # 20k seeds, four configurations
+    python bench/llm_stage_throughput.py --seeds 2000 --configs 1024:2:fixed --modes two-pass
+    python bench/llm_stage_throughput.py --modes streamed,two-pass --configs 1024:2:lognormal
+
+A configuration is ``IN_FLIGHT:LATENCY_S:SHAPE`` with SHAPE ``fixed`` or ``lognormal`` (median
+LATENCY_S, p99 4x LATENCY_S: 2 s / 8 s as in the issue). IN_FLIGHT is split over ``--actors``
+actors per stage (``max_in_flight`` = IN_FLIGHT / actors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SAMPLE_S = 0.05
+WORDS = ("d'Stad", "Lëtzebuerg", "Regierung", "Gemeng", "Schoul", "Bierger", "Projet", "Musel", "Éislek",
+         "Minister", "Chamber", "Wee", "Geschicht", "Konscht", "Kultur", "Wirtschaft", "Ëmwelt", "Zuch")
+
+
+def write_seeds(run_dir: Path, n: int, layout: str) -> None:
+    """``seeds/`` of a run: ``n`` seed articles of 1.5-6k characters, in one file (``one``), in
+    files of 100 rows (``many``), or one file of 80% plus small ones (``skewed``)."""
+    import random
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from luxit_ray import runs
+    from luxit_ray import schema as S
+
+    rng = random.Random(7)
+    rows = []
+    for i in range(n):
+        para = " ".join(rng.choice(WORDS) for _ in range(rng.randint(200, 800))) + "."
+        rows.append({S.DOC_ID: f"bench:{i}", S.SOURCE: "bench", S.SOURCE_TYPE: "news" if i % 3 else "wikipedia",
+                     S.TITLE: f"Artikel {i}", S.TEXT: para, S.DATE: "2024-05-01T08:00:00" if i % 3 else None,
+                     S.URL: None, S.PAGE_KIND: None, S.METADATA: "{}", S.ORIGIN: f"bench:{i}"})
+    folder = run_dir / runs.SEEDS
+    folder.mkdir(parents=True, exist_ok=True)
+    if layout == "one":
+        chunks = [rows]
+    elif layout == "many":
+        chunks = [rows[i:i + 100] for i in range(0, n, 100)]
+    else:
+        cut = int(n * 0.8)
+        chunks = [rows[:cut]] + [rows[i:i + 50] for i in range(cut, n, 50)]
+    for k, chunk in enumerate(chunks):
+        pq.write_table(pa.Table.from_pylist(chunk, schema=S.DOCUMENT_SCHEMA), folder / f"part-{k:05d}.parquet")
+    (folder / runs.MARKER).write_text("{}", encoding="utf-8")
+
+
+def job(out: Path, base_url: str, actors: int, in_flight: int, batch: int, latency: float) -> Any:
+    """The job config of one measured run."""
+    from luxit_ray.config import job_from_dict
+
+    per_actor = max(1, in_flight // actors)
+    ep = {"base_url": base_url, "structured_output": "json_schema", "max_in_flight": per_actor,
+          "timeout_s": max(60.0, latency * 20), "max_retries": 4, "backoff_base_s": 0.2, "backoff_max_s": 2.0}
+    data = {
+        "run": {"name": "bench", "output_dir": str(out), "run_id": "bench-1",
+                "ray": {"num_cpus": max(8, 4 * actors)}},
+        "endpoints": {"gen": {**ep, "model": "gen-model"}, "judge": {**ep, "model": "judge-model"}},
+        "generate": {"endpoint": "gen", "concurrency": actors, "batch_size": batch, "max_error_rate": 0.0},
+        "judge": {"judges": [{"name": "j", "endpoint": "judge"}], "concurrency": actors, "batch_size": batch,
+                  "max_error_rate": 0.0},
+    }
+    return job_from_dict(data, source="bench")
+
+
+def _tree_cpu_s(root_pid: int, exclude: set[int]) -> float:
+    """CPU seconds of a process and all its descendants (those ended and reaped included, through
+    their parents' children times), leaving out ``exclude`` and their descendants."""
+    import psutil
+
+    total = 0.0
+    try:
+        root = psutil.Process(root_pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    skip = set(exclude)
+    for p in procs:
+        try:
+            if p.pid in skip or any(a.pid in skip for a in p.parents()):
+                continue
+            t = p.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def analyse(entries: list[dict[str, Any]], in_flight: int) -> dict[str, Any]:
+    """Figures of one step from the endpoint's log entries of its model."""
+    import numpy as np
+
+    ok = [e for e in entries if "t_end" in e]
+    if not ok:
+        return {"requests": 0}
+    start = np.array([e["t"] for e in ok])
+    end = np.array([e["t_end"] for e in ok])
+    t0, t1 = float(start.min()), float(end.max())
+    wall = t1 - t0
+    lat = end - start
+    grid = np.arange(t0, t1, SAMPLE_S)
+    s_sorted, e_sorted = np.sort(start), np.sort(end)
+    live = np.searchsorted(s_sorted, grid, side="right") - np.searchsorted(e_sorted, grid, side="right")
+    below = float((live < 0.9 * in_flight).sum() * SAMPLE_S)
+    return {
+        "requests": len(ok),
+        "errors_answered": sum(1 for e in ok if e.get("status") != 200),
+        "wall_s": round(wall, 2),
+        "mean_latency_s": round(float(lat.mean()), 3),
+        "ideal": round(len(ok) * float(lat.mean()) / (in_flight * wall), 3) if wall else None,
+        "in_flight_p5": int(np.percentile(live, 5)),
+        "in_flight_p50": int(np.percentile(live, 50)),
+        "in_flight_p95": int(np.percentile(live, 95)),
+        "tail_s": round(below, 1),
+        "series": (grid - t0, live),
+    }
+
+
+def plot(path: Path, title: str, steps: dict[str, dict[str, Any]], in_flight: int, origin: float | None = None) -> None:
+    """In-flight requests over time, one line per step, with the configured count."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 3.6), dpi=110)
+    for name, fig_data in steps.items():
+        if "series" not in fig_data:
+            continue
+        x, y = fig_data["series"]
+        x = x + fig_data.get("offset_s", 0.0)
+        ax.plot(x, y, lw=1.2, label=f"{name} (ideal {fig_data['ideal']:.2f}, tail {fig_data['tail_s']} s)")
+    ax.axhline(in_flight, color="grey", ls="--", lw=1, label=f"configured {in_flight}")
+    ax.axhline(0.9 * in_flight, color="grey", ls=":", lw=1, label="90%")
+    ax.set_xlabel("seconds from the step's first request")
+    ax.set_ylabel("requests in flight")
+    ax.set_ylim(0, in_flight * 1.15)
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="lower center", fontsize=8, ncol=2)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def run_once(mode: str, seeds: int, layout: str, in_flight: int, latency: float, shape: str, actors: int,
+             batch: int, png_dir: Path, faults: bool = False) -> dict[str, Any]:
+    """One measured run (fresh endpoint, run folder and request cache; Ray started and stopped)."""
+    import ray
+
+    from luxit_ray import pipeline
+    from luxit_ray.steps.generate import GenerateStep
+    from luxit_ray.steps.judge import JudgeStep
+    from luxit_ray.steps.runner import run_llm_steps
+    from tests.openai_server import read_log, spawn_server
+
+    with tempfile.TemporaryDirectory(prefix="luxit-stage-bench-") as tmp:
+        out = Path(tmp) / "runs"
+        write_seeds(out / "bench-1", seeds, layout)
+        log_path = Path(tmp) / "requests.jsonl"
+        env_before = os.environ.get("LUXIT_BENCH_FAULTS")
+        os.environ["LUXIT_BENCH_FAULTS"] = "1" if faults else "0"
+        srv = spawn_server(latency=latency, latency_p99=4 * latency if shape == "lognormal" else None,
+                           log_path=log_path, log_light=True, script="bench.scripted_llm:reply")
+        if env_before is None:
+            os.environ.pop("LUXIT_BENCH_FAULTS", None)
+        try:
+            cfg = job(out, srv.base_url, actors, in_flight, batch, latency)
+            runs_mod = __import__("luxit_ray.runs", fromlist=["init_ray"])
+            runs_mod.init_ray(cfg)  # started outside the timed part, as a warm cluster would be
+            cpu0 = _tree_cpu_s(os.getpid(), {srv.proc.pid})
+            t0 = time.monotonic()
+            step_wall = {}
+            if mode == "two-pass":
+                ts = time.monotonic()
+                pipeline.run_generate(cfg)
+                step_wall["generate"] = time.monotonic() - ts
+                ts = time.monotonic()
+                pipeline.run_judge(cfg)
+                step_wall["judge"] = time.monotonic() - ts
+            else:
+                run_llm_steps(cfg, [GenerateStep(cfg), JudgeStep(cfg)])
+            wall = time.monotonic() - t0
+            cpu = _tree_cpu_s(os.getpid(), {srv.proc.pid}) - cpu0
+            manifest = json.loads((out / "bench-1" / "manifest.json").read_text())
+        finally:
+            ray.shutdown()
+            srv.stop()
+        entries = read_log(log_path)
+    by_model = {"generate": [e for e in entries if e.get("model") == "gen-model"],
+                "judge": [e for e in entries if e.get("model") == "judge-model"]}
+    figures = {name: analyse(es, in_flight) for name, es in by_model.items()}
+    first = min((e["t"] for e in entries), default=0.0)
+    for name, es in by_model.items():
+        if es:
+            figures[name]["offset_s"] = min(e["t"] for e in es) - first
+    total_requests = sum(f.get("requests", 0) for f in figures.values())
+    tag = f"{mode}-{in_flight}-{latency:g}s-{shape}-{layout}"
+    plot(png_dir / f"inflight-{tag}.png",
+         f"{mode}: {seeds} seeds, {in_flight} in flight ({actors} actors x {in_flight // actors}), "
+         f"{latency:g} s {shape}, {layout} seed file(s)", figures, in_flight)
+    gm, jm = manifest["steps"]["generate"], manifest["steps"]["judge"]
+    return {
+        "mode": mode, "seeds": seeds, "layout": layout, "in_flight": in_flight, "latency_s": latency, "shape": shape,
+        "actors": actors, "batch_size": batch, "wall_s": round(wall, 1),
+        "step_wall_s": {k: round(v, 1) for k, v in step_wall.items()},
+        "pairs": gm["pairs"], "kept": jm["kept"], "generate_errors": gm["seeds_with_error"],
+        "judge_errors": jm["judge_errors"], "retries": gm["retries"] + jm["retries"],
+        "client_cpu_ms_per_request": round(1000 * cpu / total_requests, 3) if total_requests else None,
+        "steps": {k: {kk: vv for kk, vv in v.items() if kk not in ("series", "offset_s")} for k, v in figures.items()},
+    }
+
+
+def client_only(in_flight: int, latency: float) -> dict[str, Any]:
+    """Our LLMClient alone (no Ray) at the same configuration, from bench/llm_throughput.py."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as f:
+        subprocess.run([sys.executable, str(ROOT / "bench" / "llm_throughput.py"), "--configs",
+                        f"{in_flight}:{latency:g}", "--clients", "luxit", "--duration", str(max(16, 4 * latency)),
+                        "--json", f.name], check=True, stdout=subprocess.DEVNULL)
+        data = json.loads(Path(f.name).read_text())
+    r = data[0] if isinstance(data, list) else data
+    return {"ratio": r.get("ratio"), "cpu_ms_per_request": r.get("cpu_ms_per_req") or r.get("cpu_ms_per_request")}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--seeds", type=int, default=20000)
+    p.add_argument("--configs", default="1024:2:fixed,1024:2:lognormal,4096:8:fixed,4096:8:lognormal")
+    p.add_argument("--modes", default="two-pass", help="two-pass and/or streamed, comma-separated")
+    p.add_argument("--layout", default="one", choices=("one", "many", "skewed"))
+    p.add_argument("--actors", type=int, default=4, help="actors per stage")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--faults", action="store_true", help="1 in 200 first attempts get a 429, 1 in 200 a 503")
+    p.add_argument("--client-only", action="store_true", help="also run the client alone at each configuration")
+    p.add_argument("--png-dir", default=str(ROOT / "docs" / "bench"))
+    p.add_argument("--json", default=None, help="write every figure here")
+    args = p.parse_args(argv)
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    results = []
+    load = os.getloadavg()
+    for spec in args.configs.split(","):
+        n, lat, shape = spec.split(":")
+        for mode in args.modes.split(","):
+            r = run_once(mode, args.seeds, args.layout, int(n), float(lat), shape, args.actors, args.batch_size,
+                         Path(args.png_dir), args.faults)
+            if args.client_only:
+                r["client_only"] = client_only(int(n), float(lat))
+            results.append(r)
+            print(_line(r), flush=True)
+    print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; at end: "
+          + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+def _line(r: dict[str, Any]) -> str:
+    parts = [f"{r['mode']:8s} {r['in_flight']:5d}/{r['latency_s']:g}s {r['shape']:9s} {r['layout']:6s} "
+             f"{r['seeds']} seeds: wall {r['wall_s']} s, cpu {r['client_cpu_ms_per_request']} ms/req"]
+    for name, s in r["steps"].items():
+        if s.get("requests"):
+            parts.append(f"  {name:8s} {s['requests']:6d} req, ideal {s['ideal']:.3f}, in flight p5/p50/p95 "
+                         f"{s['in_flight_p5']}/{s['in_flight_p50']}/{s['in_flight_p95']}, tail {s['tail_s']} s, "
+                         f"wall {s['wall_s']} s, mean latency {s['mean_latency_s']} s")
+    if "client_only" in r:
+        parts.append(f"  client alone: ratio {r['client_only']['ratio']}")
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    main()
