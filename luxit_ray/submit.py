@@ -150,8 +150,31 @@ def secret_env_names(cfg: JobConfig) -> list[str]:
     return sorted({e.api_key_env for e in cfg.endpoints.values() if e.api_key_env})
 
 
-def _pip_requirements(working_dir: Path) -> list[str]:
-    """The project's dependencies from pyproject.toml (for clusters without them preinstalled)."""
+def job_extras(cfg: JobConfig) -> list[str]:
+    """The pyproject extras a job's role needs on the cluster (its own environment per role).
+
+    A train job with GPU recipes needs ``train-gpu`` (bitsandbytes, DeepSpeed); an evaluate job
+    with GPU actors needs ``eval-vllm`` (vLLM, resolved together with the project so vLLM's own
+    torch/transformers pins win in that job's environment). CPU jobs need no extra.
+    """
+    command = job_command(cfg)
+    if command == "train" and cfg.train is not None and any(m.resources.use_gpu for m in cfg.train.selected()):
+        return ["train-gpu"]
+    if command == "evaluate" and cfg.evaluate is not None:
+        ev = cfg.evaluate
+        gpus = [ev.num_gpus_per_model if m.num_gpus is None else m.num_gpus for m in ev.models]
+        if ev.backend != "transformers" and any(g > 0 for g in gpus):
+            return ["eval-vllm"]
+    return []
+
+
+def _pip_requirements(working_dir: Path, extras: list[str] | None = None) -> list[str]:
+    """The project's dependencies from pyproject.toml plus those of ``extras`` (for clusters
+    without them preinstalled).
+
+    Raises:
+        LuxitError: no pyproject.toml, or an extra it does not define.
+    """
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
@@ -159,8 +182,14 @@ def _pip_requirements(working_dir: Path) -> list[str]:
     path = working_dir / "pyproject.toml"
     if not path.is_file():
         raise LuxitError(f"--pip: no pyproject.toml in {working_dir} to read dependencies from")
-    deps = tomllib.loads(path.read_text(encoding="utf-8")).get("project", {}).get("dependencies", [])
-    return [str(d) for d in deps]
+    project = tomllib.loads(path.read_text(encoding="utf-8")).get("project", {})
+    deps = [str(d) for d in project.get("dependencies", [])]
+    optional = project.get("optional-dependencies", {})
+    for extra in extras or []:
+        if extra not in optional:
+            raise LuxitError(f"--pip: pyproject.toml has no extra {extra!r} (extras: {sorted(optional)})")
+        deps += [str(d) for d in optional[extra] if str(d) not in deps]
+    return deps
 
 
 def _submission_id(cfg: JobConfig) -> str:
@@ -176,6 +205,7 @@ def plan_submission(
     address: str | None = None,
     working_dir: str | Path | None = None,
     pip: bool = False,
+    pip_extras: list[str] | None = None,
     env_names: list[str] | None = None,
     allow_missing_secrets: bool = False,
     submission_id: str | None = None,
@@ -189,7 +219,10 @@ def plan_submission(
         overrides: Dotted overrides, validated here and passed on to the job's command.
         address: Job server address; else RAY_API_SERVER_ADDRESS / RAY_ADDRESS / run.ray.address.
         working_dir: Folder uploaded as the job's working dir (default: this repository).
-        pip: Add the project's dependencies as ``runtime_env.pip`` (clusters whose image lacks them).
+        pip: Add the project's dependencies as ``runtime_env.pip`` (clusters whose image lacks them),
+            with the extras of the job's role (:func:`job_extras`: train-gpu for GPU training,
+            eval-vllm for GPU evaluation).
+        pip_extras: The extras to add instead of :func:`job_extras` (with ``pip``).
         env_names: Further environment variable names to forward from this environment.
         allow_missing_secrets: Submit even when an ``api_key_env`` variable is not set here
             (the cluster provides it). Forwarded values travel in the job's metadata (see the
@@ -242,7 +275,7 @@ def plan_submission(
         "worker_process_setup_hook": SETUP_HOOK,
     }
     if pip:
-        runtime_env["pip"] = _pip_requirements(wd)
+        runtime_env["pip"] = _pip_requirements(wd, job_extras(cfg) if pip_extras is None else pip_extras)
     raw_address = address or next((os.environ[v] for v in _ADDRESS_VARS if os.environ.get(v)), None)
     raw_address = raw_address or cfg.run.ray.address
     metadata = {"luxit_job": cfg.run.name, "luxit_command": command, "config_hash": config_hash(cfg)}

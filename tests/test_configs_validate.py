@@ -85,11 +85,13 @@ def test_cluster_launcher_config_passes_rays_validator():
     assert head["resources"].get("GPU", 0) == 0 and head["max_workers"] == 0
     cpu = [n for n, t in types.items() if n != raw["head_node_type"] and not t["resources"].get("GPU")]
     gpu = [n for n, t in types.items() if t["resources"].get("GPU", 0) > 0]
-    assert cpu == ["cpu-data"] and sorted(gpu) == ["gpu-serve", "gpu-train"]
+    assert cpu == ["cpu-data"] and sorted(gpu) == ["gpu-eval", "gpu-serve", "gpu-train"]
     # R1 with TP 8 x PP 2 needs two 8-GPU nodes per replica
     assert types["gpu-serve"]["resources"]["GPU"] == 8 and types["gpu-serve"]["max_workers"] >= 2
-    assert any("torch==" in c for c in raw["setup_commands"]), "torch must be pinned before the project install"
-    assert raw["setup_commands"][0].startswith("pip install") and "torch==" in raw["setup_commands"][0]
+    # One environment per role (tests/train/test_cluster_configs.py checks each): torch is pinned
+    # before the project install wherever the project's own torch is used.
+    for cmds in (raw["head_setup_commands"], raw["worker_setup_commands"], types["gpu-train"]["worker_setup_commands"]):
+        assert cmds[0].startswith("pip install") and "torch==" in cmds[0], "torch must be pinned before the project install"
 
 
 # ---- KubeRay ------------------------------------------------------------------------------
@@ -127,8 +129,8 @@ def test_kuberay_raycluster_has_cpu_and_gpu_groups():
     assert (doc["apiVersion"], doc["kind"]) == ("ray.io/v1", "RayCluster")
     groups = check_ray_cluster_spec(doc["spec"])
     assert gpus(groups["cpu-data"]) == 0
-    assert gpus(groups["gpu-train"]) >= 1 and gpus(groups["gpu-serve"]) == 8
-    for name in ("gpu-train", "gpu-serve"):
+    assert gpus(groups["gpu-train"]) >= 1 and gpus(groups["gpu-eval"]) >= 1 and gpus(groups["gpu-serve"]) == 8
+    for name in ("gpu-train", "gpu-eval", "gpu-serve"):
         res = groups[name]["resources"]
         assert res["limits"]["nvidia.com/gpu"] == res["requests"]["nvidia.com/gpu"]
 

@@ -133,6 +133,25 @@ def test_job_command_follows_the_sections():
     assert [submit.exit_code(s) for s in ("FAILED", "STOPPED")] == [1, 1]
 
 
+def test_pip_sends_the_extras_of_the_jobs_role():
+    # --pip used to send project.dependencies only: GPU workers then lacked bitsandbytes, DeepSpeed, vLLM.
+    import tomllib
+
+    from luxit_ray.config import load_job
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    base = list(project["dependencies"])
+    extras = project["optional-dependencies"]
+    train = submit.plan_submission(REPO / "jobs" / "train-sweep.yaml", address="http://h:1", working_dir=REPO, pip=True)
+    assert train.runtime_env["pip"] == base + extras["train-gpu"]
+    evaluate = submit.plan_submission(REPO / "jobs" / "eval.yaml", address="http://h:1", working_dir=REPO, pip=True)
+    assert evaluate.runtime_env["pip"] == base + extras["eval-vllm"]
+    assert submit.job_extras(load_job(REPO / "jobs" / "train-smoke.yaml")) == []  # CPU smoke: no extra
+    with pytest.raises(LuxitError, match="pyproject.toml has no extra 'gpu'"):
+        submit.plan_submission(REPO / "jobs" / "train-sweep.yaml", address="http://h:1", working_dir=REPO, pip=True,
+                               pip_extras=["gpu"])
+
+
 def test_address_comes_from_flag_then_env_then_job(tmp_path, monkeypatch):
     job = write_project(tmp_path / "proj", tmp_path / "out")
     monkeypatch.setenv(SECRET_NAME, "x")

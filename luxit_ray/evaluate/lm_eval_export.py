@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from luxit_ray.config.evaluate import EvaluateConfig
+from luxit_ray.evaluate import chat
 from luxit_ray.evaluate.items import KIND_EXAM, EvalItem
 from luxit_ray.evaluate.runner import load_items
 from luxit_ray.evaluate.scorers import LOGLIK, user_message
@@ -149,12 +150,42 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
             fh.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
+def lm_eval_model_runs(settings: EvaluateConfig, task_dir: str | Path, entry_points: list[str]) -> list[dict[str, Any]]:
+    """One ``lm_eval`` command per configured model, prompted the way training (and our harness) does.
+
+    The chat setup comes from :func:`luxit_ray.evaluate.chat.resolve_setup` (config, else the
+    ``luxit_train.json`` beside the adapter): Qwen3 gets ``enable_thinking`` in ``model_args`` with
+    training's value (lm-eval's HF model renders the chat template with it), the recipe's system
+    prompt goes to ``--system_instruction``, and chat models get ``--apply_chat_template``.
+    """
+    runs = []
+    for m in settings.models:
+        setup = chat.resolve_setup(m.path, m.adapter, m.family, m.thinking, settings.thinking)
+        args: dict[str, Any] = {"pretrained": m.path}
+        if m.adapter:
+            args["peft"] = m.adapter
+        args["dtype"] = "bfloat16" if settings.dtype == "auto" else settings.dtype
+        if setup.family == "qwen3":
+            args["enable_thinking"] = setup.thinking
+        model_args = ",".join(f"{k}={v}" for k, v in args.items())
+        argv = ["lm_eval", "--model", "hf", "--model_args", model_args, "--tasks", ",".join(entry_points),
+                "--include_path", str(task_dir)]
+        if m.group != "base":
+            argv.append("--apply_chat_template")
+            if setup.system_prompt:
+                argv += ["--system_instruction", setup.system_prompt]
+        runs.append({"name": m.name, "model_args": model_args, "argv": argv})
+    return runs
+
+
 def export_lm_eval(settings: EvaluateConfig, out_dir: str | Path, prefix: str = "luxit_") -> dict[str, Any]:
     """Write the configured exam and tasks as lm-eval tasks into ``out_dir``.
 
     Returns:
-        ``{"dir", "groups", "tasks", "entry_points", "files"}``: entry points are what to pass to
-        ``lm_eval --tasks`` (the exam group and each classification task).
+        ``{"dir", "groups", "tasks", "entry_points", "files", "runs"}``: entry points are what to
+        pass to ``lm_eval --tasks`` (the exam group and each classification task); ``runs`` (also
+        written to ``runs.json``) holds one ``lm_eval`` command per model (see
+        :func:`lm_eval_model_runs`).
 
     Raises:
         InputError: a bad exam or task row.
@@ -207,8 +238,11 @@ def export_lm_eval(settings: EvaluateConfig, out_dir: str | Path, prefix: str = 
         files += [out / f"{name}.jsonl", out / f"{name}.yaml"]
         tasks.append(name)
         entry_points.append(name)
+    runs = lm_eval_model_runs(settings, out, entry_points)
+    (out / "runs.json").write_text(json.dumps(runs, indent=2, ensure_ascii=False), encoding="utf-8")
+    files.append(out / "runs.json")
     log.info("wrote %d lm-eval task(s) and %d group(s) to %s", len(tasks), len(groups), out)
     return {
         "dir": str(out), "groups": groups, "tasks": tasks, "entry_points": entry_points,
-        "files": [str(f) for f in files],
+        "files": [str(f) for f in files], "runs": runs,
     }
