@@ -137,6 +137,7 @@ def _serve_review(args: argparse.Namespace) -> int:
     if session.drew_sample:
         console.print(f"drew the review sample ({session.n} pairs, seed {args.seed}) as `luxit review export` does")
     console.print(f"review {session.n} pairs at {server_url(args.host, args.port, token)}")
+    _print_bind_note(args.host)
     console.print(f"answers: {session.log.path}; import one reviewer's sheet with "
                   f"`luxit review import {args.run_dir} {session.web_dir}/sheet-NAME.jsonl`")
     run_uvicorn(app, args.host, args.port)
@@ -163,6 +164,7 @@ def cmd_arena(args: argparse.Namespace) -> int:
         app = create_arena_app(store, host=args.host, token=token)
         console.print(f"arena: {len(store.models)} models, {len(store.battles)} pairs to vote on, at "
                       f"{server_url(args.host, args.port, token)}")
+        _print_bind_note(args.host)
         console.print(f"votes: {store.log.path}")
         run_uvicorn(app, args.host, args.port)
         return 0
@@ -172,6 +174,14 @@ def cmd_arena(args: argparse.Namespace) -> int:
         result = arena.export_preferences(args.run_dir, aspect=args.aspect, out=args.out)
     _print_summary(result.summary())
     return 0
+
+
+def _print_bind_note(host: str) -> None:
+    from luxit_ray.console import console
+    from luxit_ray.web.server import is_loopback
+
+    if not is_loopback(host):
+        console.print(f"bound to {host}: from another machine, use this machine's address in the same URL (token included)")
 
 
 def _web_args(p: argparse.ArgumentParser, port: int) -> None:
