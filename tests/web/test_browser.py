@@ -105,9 +105,10 @@ def test_review_page_keyboard_resume_two_reviewers_import(tmp_path: Path, browse
         _expect_text(page, "#rid", "R004")
         ctx.close()
 
-        # The server restarts; a fresh browser (no cookies, no storage) resumes too.
+        # The server restarts (now showing the judge after each save, for calibration); a fresh
+        # browser (no cookies, no storage) resumes too.
         stop(proc)
-        proc = spawn_cli(["review", "serve", str(run)], port)
+        proc = spawn_cli(["review", "serve", str(run), "--show-judge"], port)
         ctx = browser.new_context(viewport={"width": 1200, "height": 900})
         page = ctx.new_page()
         page.goto(base + "/pairs?reviewer=anne")
@@ -117,9 +118,21 @@ def test_review_page_keyboard_resume_two_reviewers_import(tmp_path: Path, browse
         page.keyboard.press("w")
         page.keyboard.press("t")  # open the source text
         _screenshot(page, tmp_path, "review.png")
+        assert page.locator("#judge").is_hidden()
+        page.keyboard.press("s")
+        page.keyboard.press("x")
+        page.keyboard.press("Enter")
+        # R004 is rtl:5001 #0, judged 2333 by both judges: shown only now, then Enter moves on.
+        _expect_text(page, "#judge", "Judge: linguistic_quality 2 · factual_accuracy 3 · "
+                                     "instruction_adherence 3 · helpfulness_relevance 3 (kept)")
+        _expect_text(page, "#rid", "R004")
+        page.keyboard.press("Enter")
+        _expect_text(page, "#rid", "R005")
+        _expect_text(page, "#progress", "4 / 6")
+        assert page.locator("#judge").is_hidden()
         ctx.close()
 
-        # A second reviewer scores the first two pairs.
+        # A second reviewer scores the first two pairs (Enter once more past each judge panel).
         ctx = browser.new_context()
         page = ctx.new_page()
         page.goto(base + "/")
@@ -127,6 +140,8 @@ def test_review_page_keyboard_resume_two_reviewers_import(tmp_path: Path, browse
         page.keyboard.press("Enter")
         _expect_text(page, "#rid", "R001")
         _score(page, "1qaz")
+        _expect_text(page, "#message", "Saved. The judge's scores are below; Enter for the next pair.")
+        page.keyboard.press("Enter")
         _expect_text(page, "#rid", "R002")
         _score(page, "3wsx")
         _expect_text(page, "#progress", "2 / 6")
@@ -145,15 +160,16 @@ def test_review_page_keyboard_resume_two_reviewers_import(tmp_path: Path, browse
     # Every keystroke's answer is in the log, and anne's sheet imports with `luxit review import`.
     log_lines = (run / "review" / "web" / "answers.jsonl").read_text(encoding="utf-8").splitlines()
     assert [(json.loads(x)["reviewer"], json.loads(x)["review_id"]) for x in log_lines] == [
-        ("anne", "R001"), ("anne", "R002"), ("anne", "R003"), ("ben", "R001"), ("ben", "R002")]
+        ("anne", "R001"), ("anne", "R002"), ("anne", "R003"), ("anne", "R004"), ("ben", "R001"), ("ben", "R002")]
     assert main(["review", "import", str(run), str(run / "review" / "web" / "sheet-anne.jsonl")]) == 0
     agreement = json.loads((run / "review" / "agreement.json").read_text(encoding="utf-8"))
-    assert agreement["reviewed"] == 3
-    assert agreement["not_in_sheet"] == 3
+    assert agreement["reviewed"] == 4
+    assert agreement["not_in_sheet"] == 2
     assert [r["human"] for r in agreement["rows"]] == [
         dict(zip(S.CRITERIA, (1, 1, 1, 1), strict=True)),
         dict(zip(S.CRITERIA, (2, 2, 2, 2), strict=True)),
         dict(zip(S.CRITERIA, (3, 3, 3, 3), strict=True)),
+        dict(zip(S.CRITERIA, (2, 2, 2, 2), strict=True)),
     ]
     assert agreement["rows"][0]["comment"] == "Däitsch Wierder"
 
