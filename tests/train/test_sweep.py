@@ -1,10 +1,12 @@
 """A real two-model LoRA sweep of SmolLM2 on the local Ray: concurrency, learning, resume, merge.
 
 One module-scoped sweep keeps CPU time down. Both models see the same two training
-conversations, one batch per step. Model ``fit`` trains 4 steps on that fixed batch, so its loss
-must fall; model ``crash`` is made to fail right after its step-2 checkpoint. The sweep is then
-rerun through the CLI with the same run id: ``fit`` is skipped as done, ``crash`` continues from
-step 2.
+conversations, one batch per step, with bitsandbytes' 8-bit AdamW on CPU. Model ``fit`` trains 4
+steps on that fixed batch on two data-parallel workers (gloo; one conversation each) with
+gradient checkpointing, so its loss must fall and its token count is reduced across the workers;
+model ``crash`` is made to fail right after its step-2 checkpoint. The sweep is then rerun through
+the CLI with the same run id: ``fit`` is skipped as done, ``crash`` continues from step 2 with its
+8-bit optimizer state.
 """
 
 from __future__ import annotations
@@ -63,8 +65,14 @@ def test_first_sweep_trains_one_model_and_records_the_crash(sweep):
     assert rows["crash"]["status"] == "failed"
     assert "InjectedCrash" in rows["crash"]["error"] and "step 2" in rows["crash"]["error"]
     assert sweep["first"]["failed"] == ["crash"]
-    assert rows["fit"]["optimizer"] == "adamw_torch" and rows["fit"]["precision"] == "fp32"
+    from importlib.metadata import version
+
+    assert rows["fit"]["optimizer"] == "adamw_bnb_8bit" and rows["fit"]["precision"] == "fp32"
+    assert rows["fit"]["optimizer_reason"] == f"bitsandbytes {version('bitsandbytes')}"
     assert rows["fit"]["gpu_hours"] == 0.0
+    assert rows["fit"]["num_workers"] == 2
+    # Summed over both workers (all_reduce on the training device): 4 steps x both conversations.
+    assert rows["fit"]["tokens"] == 4 * rows["fit"]["data"]["train"]["tokens"]
     assert rows["fit"]["tokens_per_s"] > 0 and rows["fit"]["eval_loss"] > 0
 
 
@@ -111,6 +119,7 @@ def test_rerun_resumes_from_the_checkpoint_not_from_zero(sweep):
     crash = rows["crash"]
     assert crash["status"] == "done"
     assert crash["resumed_from_step"] == 2 and crash["steps"] == 4
+    assert crash["optimizer"] == "adamw_bnb_8bit"
     # The loss history spans both sessions: steps 1-2 from before the crash, 3-4 after.
     assert [int(s) for s, _ in crash["loss_history"]] == [1, 2, 3, 4]
     assert crash["time_s"] > sweep["crash_state"]["elapsed_s"]
