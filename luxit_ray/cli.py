@@ -221,6 +221,7 @@ def cmd_export_lm_eval(args: argparse.Namespace) -> int:
     result = export_lm_eval(cfg.evaluate, args.out, prefix=args.prefix)
     console.print(f"lm-eval tasks in {result['dir']}: groups {result['groups']}, tasks {result['tasks']}")
     console.print(f"run: lm_eval --include_path {result['dir']} --tasks {','.join(result['entry_points'])} --apply_chat_template ...")
+    console.print(f"one command per model, prompted as in training (thinking, system prompt): {result['dir']}/runs.json")
     return 0
 
 

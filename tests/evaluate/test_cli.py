@@ -33,7 +33,7 @@ def test_export_lm_eval_command(tmp_path: Path, capsys) -> None:
     printed = " ".join(capsys.readouterr().out.split())
     assert "--tasks luxit_sample-exam,luxit_topic" in printed
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["utils.py", "luxit_sample-exam.yaml", "luxit_topic.yaml", "luxit_topic.jsonl"]
+        ["utils.py", "runs.json", "luxit_sample-exam.yaml", "luxit_topic.yaml", "luxit_topic.jsonl"]
         + [f"luxit_sample-exam_{lv}.{ext}" for lv in ("a1", "a2", "b1", "b2", "c1", "c2") for ext in ("yaml", "jsonl")]
     )
     first = json.loads((out / "luxit_sample-exam_a1.jsonl").read_text(encoding="utf-8").splitlines()[0])
