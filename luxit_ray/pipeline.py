@@ -99,31 +99,35 @@ def _count_by(table, *keys: str) -> dict:
 
 
 def _prepare_summary(run, counts: dict) -> dict[str, Any]:
+    """The closing table: a row per step (read, each drop in the order documents meet them, with
+    the readers' drops split per namespace and type, kept, seeds), a column per source + total."""
     from luxit_ray.filters import FILTER_ORDER
-    from luxit_ray.sources.common import READER_FILTERS
+    from luxit_ray.sources.common import NAMESPACE_FILTER, READER_FILTERS, TYPE_FILTER
 
     order = (*READER_FILTERS, *FILTER_ORDER)
     sources = sorted(counts["read"])
     drop_names = [f for f in order if f in counts["dropped"]] + sorted(set(counts["dropped"]) - set(order))
+    detail = counts.get("read_detail") or {}
     rows = []
-    for src in sources:
-        row = [src, counts["read"].get(src, 0)]
-        row += [counts["dropped"].get(f, {}).get(src, 0) for f in drop_names]
-        row += [counts["kept"].get(src, 0), counts["seeds"].get(src, 0)]
-        rows.append(row)
-    total = ["total"] + [sum(r[i] for r in rows) for i in range(1, len(drop_names) + 4)]
-    rows.append(total)
+
+    def add(label: str, per: dict) -> None:
+        rows.append([label, *[per.get(s, 0) for s in sources], sum(per.get(s, 0) for s in sources)])
+
+    add("read", counts["read"])
+    for f in drop_names:
+        add(f"-{f}", counts["dropped"].get(f, {}))
+        if f in (NAMESPACE_FILTER, TYPE_FILTER):
+            prefix = "namespace " if f == NAMESPACE_FILTER else "type="
+            for label in sorted({k for d in detail.values() for k in d if k.startswith(prefix)}):
+                add(f"  {label}", {s: d.get(label, 0) for s, d in detail.items()})
+    add("kept", counts["kept"])
+    add("seeds", counts["seeds"])
     return {
         "run_dir": str(run.path),
         "tables": {
-            "prepare: documents per source and filter": {
-                "columns": ["source", "read", *[f"-{f}" for f in drop_names], "kept", "seeds"],
-                "rows": rows,
-            }
+            "prepare: documents per filter and source": {"columns": ["step", *sources, "total"], "rows": rows}
         },
         "lines": [
-            *[f"read by {src}: " + ", ".join(f"{k} {n}" for k, n in detail.items())
-              for src, detail in sorted((counts.get("read_detail") or {}).items())],
             *counts.get("warnings", []),
             f"seeds: {run.sub(runs.SEEDS)}",
             f"rejects (with reasons): {run.sub(runs.REJECTS)}",

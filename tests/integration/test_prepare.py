@@ -236,3 +236,29 @@ def test_repeated_native_ids_fail_in_one_line_or_are_quarantined(tmp_path, ray_l
     assert steps["dropped"] == {"input": {"rtl": 1}} and steps["kept"] == {"rtl": 2}
     (bad,) = table(tmp_path / "runs" / "d" / "rejects").to_pylist()
     assert bad["drop_reason"] == "a.jsonl:line 3: doc_id 'rtl:7' occurs more than once (first at a.jsonl:line 1)"
+
+
+def test_closing_table_has_a_row_per_drop_and_adds_up(tmp_path):
+    from luxit_ray import pipeline, runs
+
+    counts = {
+        "read": {"lbwiki": 31, "rtl": 39}, "kept": {"lbwiki": 12, "rtl": 20}, "seeds": {"lbwiki": 12, "rtl": 5},
+        "dropped": {"dedup": {"lbwiki": 2, "rtl": 2}, "namespace": {"lbwiki": 5}, "redirect": {"lbwiki": 4},
+                    "type": {"rtl": 5}, "page_kind": {"lbwiki": 6}, "min_length": {"lbwiki": 2, "rtl": 3},
+                    "langid": {"rtl": 9}},
+        "read_detail": {"lbwiki": {"namespace 10 (Schabloun)": 3, "namespace 14 (Kategorie)": 2, "redirect": 4},
+                        "rtl": {"type=comment excluded": 5}},
+        "warnings": ["warning: boilerplate removal took 12.0% of rtl's characters (...)"],
+    }
+    summary = pipeline._prepare_summary(runs.RunDir(tmp_path), counts)
+    table = summary["tables"]["prepare: documents per filter and source"]
+    assert table["columns"] == ["step", "lbwiki", "rtl", "total"]
+    assert table["rows"] == [
+        ["read", 31, 39, 70], ["-type", 0, 5, 5], ["  type=comment excluded", 0, 5, 5], ["-redirect", 4, 0, 4],
+        ["-namespace", 5, 0, 5], ["  namespace 10 (Schabloun)", 3, 0, 3], ["  namespace 14 (Kategorie)", 2, 0, 2],
+        ["-page_kind", 6, 0, 6], ["-min_length", 2, 3, 5], ["-langid", 0, 9, 9], ["-dedup", 2, 2, 4],
+        ["kept", 12, 20, 32], ["seeds", 12, 5, 17],
+    ]
+    drops = [r for r in table["rows"] if r[0].startswith("-")]
+    assert [sum(col) for col in zip(*[r[1:] for r in drops], strict=True)] == [31 - 12, 39 - 20, 70 - 32]
+    assert summary["lines"][0].startswith("warning: boilerplate removal took 12.0%")
