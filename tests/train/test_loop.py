@@ -73,3 +73,16 @@ def test_missing_bitsandbytes_is_an_error_on_gpus_and_a_fallback_on_cpu():
     assert choose_optimizer("adamw_8bit", use_gpu=False, deepspeed=False, bnb_version=None) == (
         "adamw_torch", "bitsandbytes is not installed (CPU smoke fallback)"
     )
+
+
+def test_transformers_pin_allows_the_dtype_keyword():
+    # from_pretrained(dtype=...) (train/loop.py, evaluate/backends.py) arrived in transformers 4.56;
+    # the old lower bound 4.50 let pip keep a transformers that ignores it.
+    import re
+
+    import tomllib
+
+    deps = tomllib.loads((JOBS.parent / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    [spec] = [d for d in deps if re.match(r"transformers\b", d)]
+    low = tuple(int(x) for x in re.search(r">=\s*([\d.]+)", spec).group(1).split("."))
+    assert low >= (4, 56)
