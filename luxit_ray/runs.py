@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import platform
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
@@ -59,11 +59,54 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
-class RunDir:
-    """One run's folder on local disk."""
+def split_uri(location: str) -> tuple[Any, str, str]:
+    """``(filesystem, path on it, display prefix)`` of a local path or a pyarrow filesystem URI.
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+    A URI may carry pyarrow's filesystem options as a query (``s3://bucket/runs?endpoint_override=
+    127.0.0.1:9000&scheme=http``); they configure the filesystem and are left out of the path.
+    """
+    import pyarrow.fs as pafs
+
+    if "://" not in location:
+        return pafs.LocalFileSystem(), os.path.abspath(location), ""
+    fs, path = pafs.FileSystem.from_uri(location)
+    return fs, path.rstrip("/"), location.split("://", 1)[0] + "://"
+
+
+class RunDir:
+    """One run's folder: on local disk, or under a pyarrow filesystem URI (``s3://...``).
+
+    Steps read and write through the methods below, which work the same on both; ``path`` is the
+    local folder (on an object store: the folder's path inside the bucket, for its name only).
+    Ray Data reads and writes a step's folder as ``ds_path(name)`` with ``filesystem=run.fs``.
+    """
+
+    def __init__(self, path: str | Path, filesystem: Any = None) -> None:
+        import pyarrow.fs as pafs
+
+        if filesystem is not None:
+            self.fs, self.root, self._display = filesystem, str(path).rstrip("/"), ""
+        else:
+            self.fs, self.root, self._display = split_uri(str(path))
+        self.local = isinstance(self.fs, pafs.LocalFileSystem)
+        self.path = Path(self.root) if self.local else Path(PurePosixPath(self.root))
+        if not self._display and not self.local:
+            self._display = f"{self.fs.type_name}://"
+
+    @property
+    def run_id(self) -> str:
+        return PurePosixPath(self.root).name
+
+    def __str__(self) -> str:
+        return self._display + self.root
+
+    @classmethod
+    def at(cls, output_dir: str, run_id: str) -> RunDir:
+        """The run ``run_id`` under ``output_dir`` (a local path or a filesystem URI)."""
+        fs, root, display = split_uri(output_dir)
+        run = cls(f"{root}/{run_id}", filesystem=fs)
+        run._display = display
+        return run
 
     @classmethod
     def create(cls, cfg: JobConfig) -> RunDir:
@@ -71,11 +114,9 @@ class RunDir:
         run_id = cfg.run.resolved_run_id()
         if cfg.run.run_id is None:
             cfg.run.run_id = run_id
-        run = cls(Path(cfg.run.output_dir) / run_id)
-        run.path.mkdir(parents=True, exist_ok=True)
-        (run.path / CONFIG_FILE).write_text(
-            yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True), encoding="utf-8"
-        )
+        run = cls.at(cfg.run.output_dir, run_id)
+        run.fs.create_dir(run.root, recursive=True)
+        run.write_text(CONFIG_FILE, yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True))
         return run
 
     @classmethod
@@ -86,60 +127,137 @@ class RunDir:
         Raises:
             LuxitError: no such run exists yet.
         """
+        import pyarrow.fs as pafs
+
         from luxit_ray.errors import LuxitError
 
-        root = Path(cfg.run.output_dir)
         if cfg.run.run_id:
-            run = cls(root / cfg.run.run_id)
+            run = cls.at(cfg.run.output_dir, cfg.run.run_id)
         else:
+            fs, root, _ = split_uri(cfg.run.output_dir)
             prefix = cfg.run.resolved_run_id().rsplit("-", 2)[0] + "-"
-            done = sorted(
-                (p for p in root.glob(prefix + "*") if (p / needs / MARKER).is_file()),
-                key=lambda p: p.stat().st_mtime,
-            )
+            infos = fs.get_file_info(pafs.FileSelector(root, allow_not_found=True))
+            # run ids end in a UTC timestamp: the newest sorts last
+            names = sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory and i.base_name.startswith(prefix))
+            done = [n for n in names if cls.at(cfg.run.output_dir, n).is_done(needs)]
             if not done:
                 raise LuxitError(
-                    f"no run of job {cfg.run.name!r} under {root} has finished {needs!r}; "
+                    f"no run of job {cfg.run.name!r} under {cfg.run.output_dir} has finished {needs!r}; "
                     f"run the earlier step first or set run.run_id=..."
                 )
-            run = cls(done[-1])
-            cfg.run.run_id = run.path.name
+            run = cls.at(cfg.run.output_dir, done[-1])
+            cfg.run.run_id = run.run_id
         if not run.is_done(needs):
-            raise LuxitError(f"run {run.path} has not finished {needs!r} yet")
+            raise LuxitError(f"run {run} has not finished {needs!r} yet")
         return run
 
+    # -- paths ---------------------------------------------------------------------------
     def sub(self, name: str) -> Path:
-        """Path of a step's sub-folder (not created)."""
+        """Local path of a step's sub-folder (not created); on an object store use :meth:`uri`."""
         return self.path / name
 
+    def fs_path(self, name: str) -> str:
+        """A step's folder (or file) as a path on :attr:`fs`."""
+        return f"{self.root}/{name}"
+
+    def uri(self, name: str = "") -> str:
+        """A step's folder as shown to people (a local path, or ``s3://bucket/...``)."""
+        return str(self) + (f"/{name}" if name else "")
+
+    # -- files ---------------------------------------------------------------------------
+    def exists(self, name: str) -> bool:
+        import pyarrow.fs as pafs
+
+        return self.fs.get_file_info(self.fs_path(name)).type != pafs.FileType.NotFound
+
+    def read_text(self, name: str) -> str:
+        with self.fs.open_input_stream(self.fs_path(name)) as f:
+            return f.read().decode("utf-8")
+
+    def write_text(self, name: str, text: str) -> None:
+        """Write a small file whole (on local disk through a temporary file and a rename)."""
+        data = text.encode("utf-8")
+        if self.local:
+            target = Path(self.fs_path(name))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(target.name + ".tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+            return
+        with self.fs.open_output_stream(self.fs_path(name)) as f:  # an object is replaced whole
+            f.write(data)
+
+    def parquet_files(self, name: str) -> list[str]:
+        """The Parquet files of a step's folder (paths on :attr:`fs`), sorted; [] when absent."""
+        import pyarrow.fs as pafs
+
+        infos = self.fs.get_file_info(pafs.FileSelector(self.fs_path(name), allow_not_found=True))
+        return sorted(i.path for i in infos if i.type == pafs.FileType.File and i.path.endswith(".parquet"))
+
+    def size_bytes(self, name: str) -> int:
+        """Bytes of a step's Parquet files."""
+        return sum(i.size or 0 for i in self.fs.get_file_info(self.parquet_files(name)))
+
+    def clear(self, name: str) -> None:
+        """Remove a step's folder (nothing when absent)."""
+        import pyarrow.fs as pafs
+
+        if self.fs.get_file_info(self.fs_path(name)).type != pafs.FileType.NotFound:
+            self.fs.delete_dir(self.fs_path(name))
+
+    def dataset(self, name: str) -> Any:
+        """A step's folder as a ``pyarrow.dataset.Dataset`` (None when it has no Parquet file)."""
+        import pyarrow.dataset as pads
+
+        files = self.parquet_files(name)
+        return pads.dataset(files, format="parquet", filesystem=self.fs) if files else None
+
+    def count_rows(self, name: str) -> int:
+        """Rows of a step's folder from the file footers (no data read)."""
+        ds = self.dataset(name)
+        return ds.count_rows() if ds is not None else 0
+
+    def write_parquet(self, name: str, file_name: str, table: Any) -> None:
+        import pyarrow.parquet as pq
+
+        self.fs.create_dir(self.fs_path(name), recursive=True)
+        pq.write_table(table, self.fs_path(f"{name}/{file_name}"), filesystem=self.fs)
+
+    def read_parquet(self, path: str, columns: list[str] | None = None) -> Any:
+        """One Parquet file (a path from :meth:`parquet_files`)."""
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path, columns=columns, filesystem=self.fs)
+
+    # -- markers and the manifest --------------------------------------------------------
     def is_done(self, step: str) -> bool:
         """True when a step finished writing (its marker exists)."""
-        return (self.path / step / MARKER).is_file()
+        import pyarrow.fs as pafs
+
+        return self.fs.get_file_info(self.fs_path(f"{step}/{MARKER}")).type == pafs.FileType.File
 
     def mark_done(self, step: str, counts: dict[str, Any] | None = None) -> None:
         """Write the step's completion marker (with its counts, for humans)."""
-        folder = self.path / step
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / MARKER).write_text(json.dumps(counts or {}, indent=2, ensure_ascii=False), encoding="utf-8")
+        self.fs.create_dir(self.fs_path(step), recursive=True)
+        self.write_text(f"{step}/{MARKER}", json.dumps(counts or {}, indent=2, ensure_ascii=False))
 
     def config(self) -> JobConfig:
         """The job config saved when the run was created."""
         from luxit_ray.config import job_from_dict
 
-        data = yaml.safe_load((self.path / CONFIG_FILE).read_text(encoding="utf-8"))
-        return job_from_dict(data, source=str(self.path / CONFIG_FILE))
+        data = yaml.safe_load(self.read_text(CONFIG_FILE))
+        return job_from_dict(data, source=self.uri(CONFIG_FILE))
 
     def manifest(self) -> dict[str, Any]:
         """The manifest so far (empty dict before the first step)."""
-        p = self.path / MANIFEST_FILE
-        return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else {}
+        return json.loads(self.read_text(MANIFEST_FILE)) if self.exists(MANIFEST_FILE) else {}
 
     def update_manifest(self, cfg: JobConfig, step: str, counts: dict[str, Any]) -> dict[str, Any]:
         """Record a step's counts in manifest.json (written atomically)."""
         data = self.manifest()
         data.update(
             {
-                "run_id": self.path.name,
+                "run_id": self.run_id,
                 "config_hash": config_hash(cfg),
                 "updated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 "python": platform.python_version(),
@@ -147,9 +265,7 @@ class RunDir:
             }
         )
         data.setdefault("steps", {})[step] = counts
-        tmp = self.path / (MANIFEST_FILE + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False), encoding="utf-8")
-        os.replace(tmp, self.path / MANIFEST_FILE)
+        self.write_text(MANIFEST_FILE, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False))
         return data
 
 

@@ -23,7 +23,11 @@ def cache_uri(cfg: JobConfig) -> str | None:
         return None
     if cfg.cache.uri:
         return cfg.cache.uri if "://" in cfg.cache.uri else os.path.abspath(cfg.cache.uri)
-    return os.path.abspath(os.path.join(cfg.run.output_dir, ".cache", "llm"))
+    out = cfg.run.output_dir
+    if "://" in out:  # beside the runs on the same store, with the same filesystem options
+        base, _, query = out.partition("?")
+        return base.rstrip("/") + "/.cache/llm" + (f"?{query}" if query else "")
+    return os.path.abspath(os.path.join(out, ".cache", "llm"))
 
 
 def check_key(name: str, endpoint: Any) -> None:
@@ -34,15 +38,6 @@ def check_key(name: str, endpoint: Any) -> None:
 
     if endpoint.api_key_env and not os.environ.get(endpoint.api_key_env):
         raise AuthError(f"endpoint {name!r}: environment variable {endpoint.api_key_env} is not set")
-
-
-def count_rows(folder: Any) -> int:
-    """Rows of a Parquet folder from the file footers (no data read)."""
-    import pyarrow.dataset as pads
-
-    if not folder.is_dir() or not list(folder.glob("*.parquet")):
-        return 0
-    return pads.dataset(str(folder), format="parquet").count_rows()
 
 
 class original_errors:  # noqa: N801 - used like a function: ``with original_errors():``
@@ -73,6 +68,8 @@ class original_errors:  # noqa: N801 - used like a function: ``with original_err
 
 
 def check_rate(step: str, rate: float, limit: float, what: str, where: Any) -> None:
+    """Raise ErrorRateExceeded when ``rate`` passes the step's ``max_error_rate``; the message
+    names the step, the counts (``what``), the limit's key and the folder holding the reasons."""
     from luxit_ray.errors import ErrorRateExceeded
 
     if rate > limit:
@@ -82,40 +79,37 @@ def check_rate(step: str, rate: float, limit: float, what: str, where: Any) -> N
         )
 
 
-def split_parquet(src: Any, out_schema: Any, outputs: dict[Any, Any]) -> dict[Any, int]:
-    """Write the rows of every Parquet file in ``src`` to each output folder whose mask selects
-    them, with the columns of ``out_schema``, file by file (one output file per input file keeps
-    the read parallelism of the next step). Every output folder gets at least one (possibly
-    empty) file with ``out_schema``.
+def split_parquet(run: Any, src: str, out_schema: Any, outputs: dict[str, Any]) -> dict[str, int]:
+    """Write the rows of every Parquet file of the run's folder ``src`` to each output folder
+    whose mask selects them, with the columns of ``out_schema``, file by file (one output file
+    per input file keeps the read parallelism of the next step). Every output folder gets at
+    least one (possibly empty) file with ``out_schema``.
 
     Args:
+        run: The :class:`~luxit_ray.runs.RunDir` (local disk or object store).
         src: Folder of Parquet files whose columns include ``out_schema``'s.
         out_schema: The outputs' schema (other columns of ``src`` are left out).
-        outputs: Output folder -> ``mask(table)`` selecting its rows.
+        outputs: Output folder name -> ``mask(table)`` selecting its rows.
 
     Returns:
         Rows written per output folder.
     """
-    import pyarrow.parquet as pq
-
     written = {folder: 0 for folder in outputs}
-    for folder in outputs:
-        folder.mkdir(parents=True, exist_ok=True)
-    files = sorted(src.glob("*.parquet")) if src.is_dir() else []
-    for i, f in enumerate(files):
-        table = pq.read_table(f).select(out_schema.names).cast(out_schema)
+    for i, f in enumerate(run.parquet_files(src)):
+        table = run.read_parquet(f).select(out_schema.names).cast(out_schema)
         for folder, mask in outputs.items():
             part = table.filter(mask(table))
             if part.num_rows:
-                pq.write_table(part, folder / f"part-{i:05d}.parquet")
+                run.write_parquet(folder, f"part-{i:05d}.parquet", part)
                 written[folder] += part.num_rows
     for folder, n in written.items():
         if n == 0:
-            pq.write_table(out_schema.empty_table(), folder / "part-00000.parquet")
+            run.write_parquet(folder, "part-00000.parquet", out_schema.empty_table())
     return written
 
 
 def usage_slot() -> dict[str, Any]:
+    """Zeroed usage counters of one model or judge."""
     return {"requests": 0, "cache_hits": 0, "retries": 0, "prompt_tokens": 0, "completion_tokens": 0,
             "reasoning_tokens": 0, "errors": 0, "cost_usd": 0.0}
 
@@ -136,6 +130,8 @@ def add_usage(slot: dict[str, Any], usage: dict[str, Any], endpoint: Any, error_
 
 
 class FreeEndpoint:
+    """Prices of an endpoint not in the config (a judge renamed since): nothing is charged."""
+
     price_input_per_mtok = 0.0
     price_output_per_mtok = 0.0
 

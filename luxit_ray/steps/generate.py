@@ -11,7 +11,6 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -19,14 +18,7 @@ import pyarrow.compute as pc
 
 from luxit_ray import runs
 from luxit_ray import schema as S
-from luxit_ray.steps.common import (
-    add_usage,
-    check_rate,
-    count_rows,
-    split_parquet,
-    usage_slot,
-    usage_table,
-)
+from luxit_ray.steps.common import add_usage, check_rate, split_parquet, usage_slot, usage_table
 from luxit_ray.steps.runner import LLMStep
 
 log = logging.getLogger(__name__)
@@ -65,19 +57,19 @@ class GenerateStep(LLMStep):
     def source(self, run: runs.RunDir) -> Any:
         import ray
 
-        return ray.data.read_parquet(str(run.sub(runs.SEEDS).resolve()))
+        return ray.data.read_parquet(run.fs_path(runs.SEEDS), filesystem=run.fs)
 
     def expected_rows(self, run: runs.RunDir) -> int:
-        return count_rows(run.sub(runs.SEEDS))
+        return run.count_rows(runs.SEEDS)
 
-    def outputs(self, run: runs.RunDir) -> list[Path]:
-        return [run.sub(runs.PAIRS), run.sub(runs.GENERATE_ERRORS)]
+    def outputs(self) -> list[str]:
+        return [runs.PAIRS, runs.GENERATE_ERRORS]
 
     def constructor_kwargs(self, run: runs.RunDir, shared: dict[str, Any], feeds_next: bool) -> dict[str, Any]:
         g = self.section
         endpoint = self.cfg.endpoints[g.endpoint]
         log.info("generate: %d seeds -> %s (endpoint %s, model %s, prompt %s@%s)", self.expected_rows(run),
-                 run.path, g.endpoint, endpoint.model, self.template.name, self.template.sha)
+                 run, g.endpoint, endpoint.model, self.template.name, self.template.sha)
         return {
             "endpoint_name": g.endpoint,
             "endpoint": endpoint.model_dump(mode="json"),
@@ -95,29 +87,29 @@ class GenerateStep(LLMStep):
             "carry_text": feeds_next,
         }
 
-    def finish(self, run: runs.RunDir, rows: Path, info: dict[str, Any], mark: bool) -> dict[str, Any]:
+    def finish(self, run: runs.RunDir, rows: str, info: dict[str, Any], mark: bool) -> dict[str, Any]:
         g = self.section
         n_seeds = self.expected_rows(run)
         parts = split_parquet(
-            rows, S.PAIR_SCHEMA,
-            {run.sub(runs.PAIRS): lambda t: pc.is_null(t[S.ERROR]),
-             run.sub(runs.GENERATE_ERRORS): lambda t: pc.invert(pc.is_null(t[S.ERROR]))},
+            run, rows, S.PAIR_SCHEMA,
+            {runs.PAIRS: lambda t: pc.is_null(t[S.ERROR]),
+             runs.GENERATE_ERRORS: lambda t: pc.invert(pc.is_null(t[S.ERROR]))},
         )
         endpoint = self.cfg.endpoints[g.endpoint]
-        counts = generate_counts(rows, n_seeds, {g.endpoint: endpoint})
+        counts = generate_counts(run, rows, n_seeds, {g.endpoint: endpoint})
         counts.update(prompt=self.template.name, prompt_sha=self.template.sha, model=endpoint.model, **info)
         run.update_manifest(self.cfg, self.name, counts)
         rate = counts["seeds_with_error"] / n_seeds if n_seeds else 0.0
         check_rate("generate", rate, g.max_error_rate,
-                   f"{counts['seeds_with_error']} of {n_seeds} seeds produced no pair", run.sub(runs.GENERATE_ERRORS))
+                   f"{counts['seeds_with_error']} of {n_seeds} seeds produced no pair", run.uri(runs.GENERATE_ERRORS))
         if mark:
-            run.mark_done(runs.GENERATE_ERRORS, {"rows": parts[run.sub(runs.GENERATE_ERRORS)]})
+            run.mark_done(runs.GENERATE_ERRORS, {"rows": parts[runs.GENERATE_ERRORS]})
             run.mark_done(runs.PAIRS, {"pairs": counts["pairs"], "seeds": n_seeds})
         return self.summary(run, counts)
 
     def summary(self, run: runs.RunDir, c: Mapping[str, Any]) -> dict[str, Any]:
         if not c:
-            return {"run_dir": str(run.path), "tables": {}, "lines": [f"generate: done earlier in {run.path}"]}
+            return {"run_dir": str(run), "tables": {}, "lines": [f"generate: done earlier in {run}"]}
         tables = {
             "generate: seeds and pairs": {
                 "columns": ["seeds", "pairs", "failed", "partial", "err rows", "cached", "retries", "USD", "wall s"],
@@ -131,24 +123,21 @@ class GenerateStep(LLMStep):
                 "columns": ["error_kind", "rows", "seeds failed"],
                 "rows": [[k, n, c["errors"].get(k, 0)] for k, n in c["error_rows_by_kind"].items()],
             }
-        lines = [f"generate: {c['pairs']} pairs from {c['seeds']} seeds -> {run.sub(runs.PAIRS)}"
-                 f" (errors -> {run.sub(runs.GENERATE_ERRORS)})"]
-        return {"run_dir": str(run.path), "tables": tables, "lines": lines}
+        lines = [f"generate: {c['pairs']} pairs from {c['seeds']} seeds -> {run.uri(runs.PAIRS)}"
+                 f" (errors -> {run.uri(runs.GENERATE_ERRORS)})"]
+        return {"run_dir": str(run), "tables": tables, "lines": lines}
 
 
-def generate_counts(rows: Path, n_seeds: int, endpoints: Mapping[str, Any]) -> dict[str, Any]:
+def generate_counts(run: runs.RunDir, rows: str, n_seeds: int, endpoints: Mapping[str, Any]) -> dict[str, Any]:
     """Counts of the generate step from every row the stage wrote.
 
     Computed with Arrow group-bys over a few columns (no Python structure per seed): a seed's
     usage is repeated on each of its rows and counted once (from its first row); a seed failed
     when it produced no pair at all, and its error kind is that of its first error row.
     """
-    import pyarrow.dataset as pads
-
     cols = [S.PAIR_ID, S.DOC_ID, S.ERROR_KIND, S.USAGE, S.MODEL, S.ENDPOINT]
-    files = sorted(str(f) for f in rows.glob("*.parquet")) if rows.is_dir() else []
-    t = pads.dataset(files, format="parquet").to_table(columns=cols) if files else pa.schema(
-        [S.PAIR_SCHEMA.field(c) for c in cols]).empty_table()
+    data = run.dataset(rows)
+    t = data.to_table(columns=cols) if data is not None else pa.schema([S.PAIR_SCHEMA.field(c) for c in cols]).empty_table()
     ok = pc.is_null(t[S.ERROR_KIND])
     per_doc = pa.table({
         S.DOC_ID: t[S.DOC_ID], "ok": pc.cast(ok, pa.int64()), "err": pc.cast(pc.invert(ok), pa.int64()),

@@ -18,7 +18,6 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import pyarrow.compute as pc
@@ -29,7 +28,6 @@ from luxit_ray.steps.common import (
     FREE,
     add_usage,
     check_rate,
-    count_rows,
     split_parquet,
     usage_slot,
     usage_table,
@@ -90,28 +88,27 @@ class JudgeStep(LLMStep):
 
         import ray
 
-        pairs = ray.data.read_parquet(str(run.sub(runs.PAIRS).resolve()))
-        seeds_dir = run.sub(runs.SEEDS)
-        if not self.section.include_source or not seeds_dir.is_dir():
+        pairs = ray.data.read_parquet(run.fs_path(runs.PAIRS), filesystem=run.fs)
+        seed_bytes = run.size_bytes(runs.SEEDS)
+        if not self.section.include_source or not seed_bytes:
             return pairs
-        seed_bytes = sum(f.stat().st_size for f in seeds_dir.glob("*.parquet"))
-        texts = ray.data.read_parquet(str(seeds_dir.resolve()), columns=[S.DOC_ID, S.TEXT])
+        texts = ray.data.read_parquet(run.fs_path(runs.SEEDS), filesystem=run.fs, columns=[S.DOC_ID, S.TEXT])
         return pairs.join(texts, join_type="left_outer", on=(S.DOC_ID,),
                           num_partitions=max(1, math.ceil(seed_bytes / JOIN_PARTITION_BYTES)))
 
     def expected_rows(self, run: runs.RunDir) -> int:
         if run.is_done(runs.PAIRS):
-            return count_rows(run.sub(runs.PAIRS))
+            return run.count_rows(runs.PAIRS)
         # Streamed behind generate: pairs are not written yet; as many as asked for.
-        return count_rows(run.sub(runs.SEEDS)) * (self.cfg.generate.pairs_per_seed if self.cfg.generate else 1)
+        return run.count_rows(runs.SEEDS) * (self.cfg.generate.pairs_per_seed if self.cfg.generate else 1)
 
-    def outputs(self, run: runs.RunDir) -> list[Path]:
-        return [run.sub(runs.JUDGED), run.sub(runs.KEPT), run.sub(runs.REJECTED_PAIRS)]
+    def outputs(self) -> list[str]:
+        return [runs.JUDGED, runs.KEPT, runs.REJECTED_PAIRS]
 
     def constructor_kwargs(self, run: runs.RunDir, shared: dict[str, Any], feeds_next: bool) -> dict[str, Any]:
         jc = self.section
         log.info("judge: pairs of %s, judges %s (aggregate %s, keep if every criterion >= %g)",
-                 run.path, [j["name"] for j in self.judges], jc.aggregate, jc.min_score)
+                 run, [j["name"] for j in self.judges], jc.aggregate, jc.min_score)
         return {
             "judges": self.judges,
             "language": jc.language,
@@ -125,22 +122,21 @@ class JudgeStep(LLMStep):
             "prompt_vars": dict(jc.prompt_vars),
         }
 
-    def finish(self, run: runs.RunDir, rows: Path, info: dict[str, Any], mark: bool) -> dict[str, Any]:
+    def finish(self, run: runs.RunDir, rows: str, info: dict[str, Any], mark: bool) -> dict[str, Any]:
         jc = self.section
-        judged = run.sub(runs.JUDGED)
         parts = split_parquet(
-            rows, S.JUDGED_SCHEMA,
-            {judged: _pairs_ok,
-             run.sub(runs.KEPT): lambda t: pc.and_(_pairs_ok(t), pc.equal(t[S.KEEP], True)),
-             run.sub(runs.REJECTED_PAIRS): lambda t: pc.and_(_pairs_ok(t), pc.invert(pc.equal(t[S.KEEP], True)))},
+            run, rows, S.JUDGED_SCHEMA,
+            {runs.JUDGED: _pairs_ok,
+             runs.KEPT: lambda t: pc.and_(_pairs_ok(t), pc.equal(t[S.KEEP], True)),
+             runs.REJECTED_PAIRS: lambda t: pc.and_(_pairs_ok(t), pc.invert(pc.equal(t[S.KEEP], True)))},
         )
-        n_pairs = parts[judged]
-        counts = judge_counts(judged, n_pairs, jc, self.cfg.endpoints)
+        n_pairs = parts[runs.JUDGED]
+        counts = judge_counts(run, n_pairs, jc, self.cfg.endpoints)
         counts.update(info)
         run.update_manifest(self.cfg, self.name, counts)
         rate = counts["judge_errors"] / n_pairs if n_pairs else 0.0
         check_rate("judge", rate, jc.max_error_rate,
-                   f"{counts['judge_errors']} of {n_pairs} pairs got no score from any judge", run.sub(runs.REJECTED_PAIRS))
+                   f"{counts['judge_errors']} of {n_pairs} pairs got no score from any judge", run.uri(runs.REJECTED_PAIRS))
         if mark:
             run.mark_done(runs.KEPT, {"rows": counts["kept"]})
             run.mark_done(runs.REJECTED_PAIRS, {"rows": counts["rejected"]})
@@ -149,7 +145,7 @@ class JudgeStep(LLMStep):
 
     def summary(self, run: runs.RunDir, c: Mapping[str, Any]) -> dict[str, Any]:
         if not c:
-            return {"run_dir": str(run.path), "tables": {}, "lines": [f"judge: done earlier in {run.path}"]}
+            return {"run_dir": str(run), "tables": {}, "lines": [f"judge: done earlier in {run}"]}
         share = f"{c['kept_share']:.1%}" if c.get("kept_share") is not None else "-"
         tables = {
             "judge: pairs": {
@@ -164,15 +160,13 @@ class JudgeStep(LLMStep):
             },
             "judge: usage per judge": usage_table(c.get("usage_by_judge", {}), "judge"),
         }
-        lines = [f"judge: kept {c['kept']} of {c['pairs']} pairs ({share}) -> {run.sub(runs.KEPT)}"
-                 f" (rejected -> {run.sub(runs.REJECTED_PAIRS)})"]
-        return {"run_dir": str(run.path), "tables": tables, "lines": lines}
+        lines = [f"judge: kept {c['kept']} of {c['pairs']} pairs ({share}) -> {run.uri(runs.KEPT)}"
+                 f" (rejected -> {run.uri(runs.REJECTED_PAIRS)})"]
+        return {"run_dir": str(run), "tables": tables, "lines": lines}
 
 
-def judge_counts(judged: Any, n_pairs: int, jc: Any, endpoints: dict[str, Any]) -> dict[str, Any]:
+def judge_counts(run: runs.RunDir, n_pairs: int, jc: Any, endpoints: dict[str, Any]) -> dict[str, Any]:
     """Counts of the judge step from judged/ (scores per criterion, keep/reject, per-judge usage)."""
-    import pyarrow.parquet as pq
-
     endpoint_of = {s.name: endpoints[s.endpoint] for s in jc.judges}
     score_cols = list(S.SCORE_COLUMNS)
     kept = judge_errors = pair_errors = all3 = 0
@@ -181,8 +175,8 @@ def judge_counts(judged: Any, n_pairs: int, jc: Any, endpoints: dict[str, Any]) 
     by_judge: dict[str, dict[str, Any]] = {}
     judge_error_kinds: Counter[str] = Counter()
     disagreements = 0
-    for f in sorted(judged.glob("*.parquet")):
-        t = pq.read_table(f, columns=[S.KEEP, S.KEEP_REASON, S.JUDGE_ERROR, S.JUDGEMENTS, *score_cols])
+    for f in run.parquet_files(runs.JUDGED):
+        t = run.read_parquet(f, columns=[S.KEEP, S.KEEP_REASON, S.JUDGE_ERROR, S.JUDGEMENTS, *score_cols])
         for r in t.to_pylist():
             kept += bool(r[S.KEEP])
             if r[S.JUDGE_ERROR] is not None:

@@ -30,10 +30,8 @@ What one run of the runner does, for every step the same way:
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from luxit_ray import runs
@@ -89,8 +87,8 @@ class LLMStep:
         """The step's input as a Ray Data dataset, when it is the first step of the chain."""
         raise NotImplementedError
 
-    def outputs(self, run: runs.RunDir) -> list[Path]:
-        """The folders this step writes (cleared before it runs)."""
+    def outputs(self) -> list[str]:
+        """The folders of the run this step writes (cleared before it runs)."""
         raise NotImplementedError
 
     def expected_rows(self, run: runs.RunDir) -> int:
@@ -102,8 +100,8 @@ class LLMStep:
         and ``limiters`` (endpoint name -> handle); ``feeds_next``: a step follows in the chain."""
         raise NotImplementedError
 
-    def finish(self, run: runs.RunDir, rows: Path, info: dict[str, Any], mark: bool) -> dict[str, Any]:
-        """Write the step's folders from the chain's output ``rows``, count them, record the
+    def finish(self, run: runs.RunDir, rows: str, info: dict[str, Any], mark: bool) -> dict[str, Any]:
+        """Write the step's folders from the chain's output folder ``rows``, count them, record the
         counts in the manifest, apply the error-rate gate and (when ``mark``) write the markers.
 
         Returns:
@@ -145,7 +143,7 @@ def run_llm_steps(cfg: JobConfig, steps: list[LLMStep]) -> list[dict[str, Any]]:
     first = next((i for i, s in enumerate(steps) if not s.is_done(run)), len(steps))
     summaries = []
     for step in steps[:first]:
-        log.info("%s already finished in %s: skipped", step.name, run.path)
+        log.info("%s already finished in %s: skipped", step.name, run)
         summaries.append(step.summary(run, run.manifest().get("steps", {}).get(step.name, {})))
     todo = steps[first:]
     if not todo:
@@ -162,20 +160,18 @@ def run_llm_steps(cfg: JobConfig, steps: list[LLMStep]) -> list[dict[str, Any]]:
             ep = cfg.endpoints[name]
             limiters[name] = get_rate_limiter(name, ep.requests_per_minute, ep.tokens_per_minute)
     shared = {"cache_uri": cache_uri(cfg), "accountant": accountant, "limiters": limiters}
-    rows = run.sub("_" + "_".join(s.name for s in todo) + "_rows").resolve()
-    for step in todo:
-        for folder in step.outputs(run):
-            shutil.rmtree(folder, ignore_errors=True)
-    shutil.rmtree(rows, ignore_errors=True)
+    rows = "_" + "_".join(s.name for s in todo) + "_rows"
+    for folder in [rows, *(f for step in todo for f in step.outputs())]:
+        run.clear(folder)
     if len(todo) > 1:
-        log.info("%s streamed in one pipeline in %s", " -> ".join(s.name for s in todo), run.path)
+        log.info("%s streamed in one pipeline in %s", " -> ".join(s.name for s in todo), run)
     t0 = time.monotonic()
     with original_errors(), _actors_first(), _progress(accountant, todo, run):
         ds = todo[0].source(run)
         for i, step in enumerate(todo):
             kwargs = step.constructor_kwargs(run, shared, feeds_next=i + 1 < len(todo))
             ds = step.stage.apply(ds, step.section, cfg.endpoints, **kwargs)
-        ds.write_parquet(str(rows), min_rows_per_file=MIN_ROWS_PER_FILE)
+        ds.write_parquet(run.fs_path(rows), filesystem=run.fs, min_rows_per_file=MIN_ROWS_PER_FILE)
     info = {"wall_s": round(time.monotonic() - t0, 1)}
     if len(todo) > 1:
         info["streamed"] = [s.name for s in todo]
@@ -185,7 +181,7 @@ def run_llm_steps(cfg: JobConfig, steps: list[LLMStep]) -> list[dict[str, Any]]:
             summaries.append(step.finish(run, rows, info, mark=failure is None))
         except ErrorRateExceeded as exc:
             failure = failure or exc
-    shutil.rmtree(rows, ignore_errors=True)
+    run.clear(rows)
     if failure is not None:
         raise failure
     return summaries
