@@ -251,6 +251,7 @@ def run_prepare(cfg: JobConfig) -> dict[str, Any]:
     }
     counts["read_detail"] = _read_detail(keys)
     counts["wiki_markup_left"] = _markup_counts(run.sub(FILTERED))
+    counts["wiki_markup_left"] = _markup_counts(run.sub(FILTERED))
     counts["unaccounted"] = _unaccounted(counts)
     meta = _read_columns(run.sub(FILTERED), [schema.SOURCE, schema.METADATA])
     lines_removed, chars_removed = _boilerplate_counts(meta)
@@ -299,6 +300,31 @@ def _boilerplate_summary(
             log.warning(msg)
             warnings.append(msg)
     return out, warnings
+
+
+def _markup_counts(path) -> dict[str, dict]:
+    """Per wiki source: kept pages, and those whose text still holds wiki markup (by mark).
+
+    Streams the kept wiki rows' texts batch by batch (never the whole corpus in memory).
+    """
+    import pyarrow.dataset as pads
+
+    from luxit_ray.sources.wikipedia import WIKI_SOURCE_TYPE
+    from luxit_ray.sources.wikitext import markup_left
+
+    out: dict[str, dict] = {}
+    wanted = (pads.field(schema.SOURCE_TYPE) == WIKI_SOURCE_TYPE) & pads.field(schema.DROP_FILTER).is_null()
+    dataset = pads.dataset(str(path), format="parquet")
+    for batch in dataset.to_batches(columns=[schema.SOURCE, schema.TEXT], filter=wanted):
+        for src, text in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True):
+            entry = out.setdefault(src, {"pages": 0, "with_markup": 0, "by_mark": {}})
+            entry["pages"] += 1
+            marks = markup_left(text or "")
+            if marks:
+                entry["with_markup"] += 1
+                for m in marks:
+                    entry["by_mark"][m] = entry["by_mark"].get(m, 0) + 1
+    return dict(sorted(out.items()))
 
 
 def _markup_counts(path) -> dict[str, dict]:

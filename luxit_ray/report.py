@@ -80,7 +80,7 @@ def filter_counts(run: runs.RunDir, manifest: dict[str, Any]) -> dict[str, Any] 
     prep = (manifest.get("steps") or {}).get("prepare")
     if prep:
         out = {k: dict(prep.get(k) or {}) for k in
-               ("read", "kept", "seeds", "boilerplate_lines_removed", "read_detail", "boilerplate")}
+               ("read", "kept", "seeds", "boilerplate_lines_removed", "read_detail", "boilerplate", "wiki_markup_left")}
         out["dropped"] = _in_filter_order({f: dict(per) for f, per in (prep.get("dropped") or {}).items()})
         out["warnings"] = list(prep.get("warnings") or [])
         return out
@@ -292,6 +292,11 @@ def build_report(run_dir: str | Path) -> Report:
         for src in cols[1:-1]:
             retention[src].update(read=fc["read"].get(src), passed_filters=fc["kept"].get(src), seeds=fc["seeds"].get(src))
         lines += fc.get("warnings") or []
+        markup = fc.get("wiki_markup_left") or {}
+        if markup:
+            md += ["", "Kept wiki pages whose text still holds wiki markup: " + "; ".join(
+                f"{src} {m['with_markup']} of {m['pages']}" + (f" ({m['by_mark']})" if m["by_mark"] else "")
+                for src, m in markup.items()) + "."]
         bp_rows = [[src, t["line"], t["docs"], t["edge_share"], t["shape"]]
                    for src, b in sorted((fc.get("boilerplate") or {}).items()) for t in b.get("top_lines", [])]
         if fc.get("boilerplate"):

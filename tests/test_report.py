@@ -201,8 +201,11 @@ def test_filter_table_shows_every_page_read_and_the_learned_boilerplate(tmp_path
                                 "top_lines": [{"line": "Foto: RTL Archiv", "docs": 9, "edge_share": 1.0,
                                                "shape": "fragment", "needed_share": 0.001}]}},
         "warnings": ["warning: boilerplate removal took 15.0% of rtl's characters (...)"],
+        "wiki_markup_left": {"lbwiki": {"pages": 12, "with_markup": 1, "by_mark": {"''": 1}}},
     })
     report = build_report(run_dir)
+    md = report.markdown.read_text(encoding="utf-8")
+    assert "Kept wiki pages whose text still holds wiki markup: lbwiki 1 of 12 ({\"''\": 1})." in md
     t = report.tables["Filters (documents per source)"]
     assert t["columns"] == ["step", "lbwiki", "rtl", "total"]
     assert [r[0] for r in t["rows"]] == [

@@ -53,6 +53,7 @@ def test_manifest_counts_every_filter_per_source(prepared):
     for src, n in steps["read"].items():
         assert n == steps["kept"][src] + sum(per.get(src, 0) for per in steps["dropped"].values())
     assert steps["unaccounted"] == {}
+    assert steps["wiki_markup_left"] == {"lbwiki": {"pages": 12, "with_markup": 0, "by_mark": {}}}
     bp = steps["boilerplate"]["rtl"]
     assert bp["docs"] == 34 and bp["lines_learned"] == 3 and bp["lines_removed"] == steps["boilerplate_lines_removed"]["rtl"]
     assert [t["line"] for t in bp["top_lines"]] == [
@@ -214,7 +215,11 @@ def test_news_without_ids_and_exact_duplicates_prepares(tmp_path, ray_local, cap
     assert set(exact) <= set(first_copy) and {d for d in kept_ids if d in first_copy} == set()
     assert expected >= 40 and len(exact) == expected
     assert {d.split(":")[1] for d in exact} == {"news-00.jsonl", "news-01.jsonl", "news-02.jsonl"}
-    assert any(d.split(":")[1] != exact[d].split(":")[1] for d in exact)  # copies across files too
+    pairs = [(d.split(":")[1:], exact[d].split(":")[1:]) for d in exact]
+    assert any(a[0] != b[0] for a, b in pairs)  # across files
+    assert any(a[0] == b[0] for a, b in pairs)  # within a file
+    # across read blocks (1,000 rows each): the copy and the one kept in different blocks of one file
+    assert any(a[0] == b[0] and (int(a[1]) - 1) // 1000 != (int(b[1]) - 1) // 1000 for a, b in pairs)
 
 
 def test_repeated_native_ids_fail_in_one_line_or_are_quarantined(tmp_path, ray_local, capsys):
