@@ -267,3 +267,19 @@ def test_closing_table_has_a_row_per_drop_and_adds_up(tmp_path):
     drops = [r for r in table["rows"] if r[0].startswith("-")]
     assert [sum(col) for col in zip(*[r[1:] for r in drops], strict=True)] == [31 - 12, 39 - 20, 70 - 32]
     assert summary["lines"][0].startswith("warning: boilerplate removal took 12.0%")
+
+
+def test_boilerplate_warning_is_one_line_naming_the_keys():
+    from luxit_ray import pipeline
+
+    learned = {"docs": {"rtl": 100, "wort": 50}, "chars": {"rtl": 200_000, "wort": 100_000},
+               "learned": {"rtl": 40, "wort": 1}, "top_lines": {"rtl": [{"line": "Foto: RTL", "docs": 90}], "wort": []}}
+    summary, warnings = pipeline._boilerplate_summary(learned, {"rtl": 900, "wort": 3}, {"rtl": 30_000, "wort": 120}, 0.1)
+    assert summary["rtl"] == {"docs": 100, "chars": 200_000, "chars_removed": 30_000, "removed_share": 0.15,
+                              "lines_learned": 40, "lines_removed": 900, "top_lines": [{"line": "Foto: RTL", "docs": 90}]}
+    assert summary["wort"]["removed_share"] == 0.0012
+    assert warnings == [
+        "warning: boilerplate removal took 15.0% of rtl's characters (over filters.boilerplate.max_removed_share=0.1); "
+        "if real sentences went, raise filters.boilerplate.min_doc_fraction or sentence_doc_fraction "
+        "(learned lines: manifest.json)"
+    ]
