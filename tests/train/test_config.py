@@ -74,7 +74,7 @@ def test_bad_recipes_are_reported_together():
             ["train.models.0.batch_size=3", "train.models.1.thinking=true"],
         )
     problems = "\n".join(err.value.problems)
-    assert "batch_size 3 is not per_device_batch_size 2 x num_workers 1" in problems
+    assert "batch_size 3 is not per_device_batch_size 1 x num_workers 2" in problems  # smollm2-r8: 2 workers
     assert "only the qwen3 family has a thinking switch" in problems
     with pytest.raises(ConfigError, match="train.models.1.lora.rank: unknown key"):
         load_job(JOBS / "train-smoke.yaml", ["train.models.1.lora.rank=4"])
