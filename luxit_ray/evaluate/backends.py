@@ -299,7 +299,9 @@ class VLLMBackend(Backend):
         self.stop_ids = chat.stop_token_ids(self.tokenizer, self.family)
         kwargs: dict[str, Any] = {
             "model": str(model_path),
-            "tokenizer": setup.tokenizer_dir,
+            # vLLM only detokenises here (prompts go in as ids from self.tokenizer); an adapter
+            # folder is not a model folder and vLLM fails to parse it as one.
+            "tokenizer": str(model_path),
             "dtype": "bfloat16" if dtype == "auto" else dtype,
             "seed": seed,
             "gpu_memory_utilization": gpu_memory_utilization,
@@ -310,7 +312,12 @@ class VLLMBackend(Backend):
             kwargs.update(enable_lora=True, max_lora_rank=max(8, adapter_rank(adapter)), max_loras=1)
             self.lora = LoRARequest("adapter", 1, str(adapter))
         self.llm = LLM(**kwargs)
-        self.kind = "vllm:cuda"
+        from vllm.platforms import current_platform
+
+        # vLLM 0.32's CPU build crashes (einsum size mismatch) on prompt_logprobs for several
+        # sequences in one step once LoRA is enabled: score them one at a time there.
+        self.one_prompt_per_step = bool(adapter) and current_platform.is_cpu()
+        self.kind = "vllm:cpu" if current_platform.is_cpu() else "vllm:cuda"
 
     def render_prompt(self, user_message: str) -> tuple[str, bool]:
         return chat.render_user_prompt(
@@ -331,7 +338,10 @@ class VLLMBackend(Backend):
             prompts.append(TokensPrompt(prompt_token_ids=ctx + cont))
             spans.append((len(ctx), ctx + cont))
         params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
-        outs = self.llm.generate(prompts, params, lora_request=self.lora, use_tqdm=False)
+        if self.one_prompt_per_step:
+            outs = [self.llm.generate([p], params, lora_request=self.lora, use_tqdm=False)[0] for p in prompts]
+        else:
+            outs = self.llm.generate(prompts, params, lora_request=self.lora, use_tqdm=False)
         scores = []
         for out, (n_ctx, ids) in zip(outs, spans, strict=True):
             total = sum(out.prompt_logprobs[k][ids[k]].logprob for k in range(n_ctx, len(ids)))
