@@ -247,6 +247,8 @@ def fit_model(
     adapter = storage.join(model_root, ADAPTER_DIR)
     storage.copy_dir(storage.join(ckpt.path, ADAPTER_DIR), adapter, source_filesystem=ckpt.filesystem)
     row = _row(r.name, "done", metrics, r, adapter, None, time.time() - t0)
+    row["gradient_checkpointing"] = metrics.get("gradient_checkpointing")
+    row["memory_estimate_gib"] = planned.memory["gib"] if planned.memory else None
     if tc.merge_adapters:
         from luxit_ray.train.merge import merge_adapter
 

@@ -70,7 +70,8 @@ def test_first_sweep_trains_one_model_and_records_the_crash(sweep):
     assert rows["fit"]["optimizer"] == "adamw_bnb_8bit" and rows["fit"]["precision"] == "fp32"
     assert rows["fit"]["optimizer_reason"] == f"bitsandbytes {version('bitsandbytes')}"
     assert rows["fit"]["gpu_hours"] == 0.0
-    assert rows["fit"]["num_workers"] == 2
+    assert rows["fit"]["num_workers"] == 2 and rows["fit"]["gradient_checkpointing"] is True
+    assert rows["fit"]["memory_estimate_gib"] is None  # CPU runs have no GPU to check against
     # Summed over both workers (all_reduce on the training device): 4 steps x both conversations.
     assert rows["fit"]["tokens"] == 4 * rows["fit"]["data"]["train"]["tokens"]
     assert rows["fit"]["tokens_per_s"] > 0 and rows["fit"]["eval_loss"] > 0
