@@ -81,7 +81,8 @@ def write_seeds(run_dir: Path, n: int, layout: str) -> None:
     (folder / runs.MARKER).write_text("{}", encoding="utf-8")
 
 
-def job(out: Path, base_url: str, actors: int, in_flight: int, batch: int, latency: float) -> Any:
+def job(out: Path, base_url: str, actors: int, in_flight: int, batch: int, latency: float,
+        rows_per_slot: float | None = None) -> Any:
     """The job config of one measured run."""
     from luxit_ray.config import job_from_dict
 
@@ -90,12 +91,14 @@ def job(out: Path, base_url: str, actors: int, in_flight: int, batch: int, laten
           "timeout_s": max(60.0, latency * 20), "max_retries": 4, "backoff_base_s": 0.2, "backoff_max_s": 2.0}
     data = {
         "run": {"name": "bench", "output_dir": str(out), "run_id": "bench-1",
-                "ray": {"num_cpus": max(8, 4 * actors)}},
+                "ray": {"num_cpus": max(4, actors)}},
         "endpoints": {"gen": {**ep, "model": "gen-model"}, "judge": {**ep, "model": "judge-model"}},
         "generate": {"endpoint": "gen", "concurrency": actors, "batch_size": batch, "max_error_rate": 0.0},
         "judge": {"judges": [{"name": "j", "endpoint": "judge"}], "concurrency": actors, "batch_size": batch,
                   "max_error_rate": 0.0},
     }
+    if rows_per_slot:
+        data["generate"]["rows_per_slot"] = data["judge"]["rows_per_slot"] = rows_per_slot
     return job_from_dict(data, source="bench")
 
 
@@ -120,6 +123,70 @@ def _tree_cpu_s(root_pid: int, exclude: set[int]) -> float:
         except psutil.NoSuchProcess:
             continue
     return total
+
+
+def _pss(pid: int) -> int:
+    """Proportional set size of a process in bytes, from /proc/PID/smaps_rollup (cheap)."""
+    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class PeakPss:
+    """Samples the PSS summed over a process tree (this process, Ray's processes, not the
+    endpoint) every ``every_s`` seconds in a thread; ``peak`` in bytes, ``driver_peak`` for this
+    process alone."""
+
+    def __init__(self, root_pid: int, exclude: set[int], every_s: float = 2.0) -> None:
+        import threading
+
+        self.root_pid, self.exclude, self.every_s = root_pid, exclude, every_s
+        self.peak = self.driver_peak = 0
+        self.cpu: dict[int, tuple[str, float]] = {}  # pid -> (name, CPU seconds last seen)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> PeakPss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def sample(self) -> None:
+        import psutil
+
+        root = psutil.Process(self.root_pid)
+        total = 0
+        for p in [root, *root.children(recursive=True)]:
+            try:
+                if p.pid in self.exclude or any(a.pid in self.exclude for a in p.parents()):
+                    continue
+                pss = _pss(p.pid)
+                t = p.cpu_times()
+                name = p.name() if p.pid != self.root_pid else "driver"
+                self.cpu[p.pid] = (name, t.user + t.system)
+            except (psutil.NoSuchProcess, psutil.AccessDenied, FileNotFoundError, ProcessLookupError):
+                continue
+            total += pss
+            if p.pid == self.root_pid:
+                self.driver_peak = max(self.driver_peak, pss)
+        self.peak = max(self.peak, total)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.sample()
+
+    def cpu_by_name(self) -> dict[str, float]:
+        """CPU seconds per process name (Ray names its workers by task or actor), as last sampled."""
+        out: dict[str, float] = {}
+        for name, sec in self.cpu.values():
+            key = name.split(" ")[0][:60]
+            out[key] = round(out.get(key, 0.0) + sec, 1)
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
 def analyse(entries: list[dict[str, Any]], in_flight: int) -> dict[str, Any]:
@@ -180,7 +247,7 @@ def plot(path: Path, title: str, steps: dict[str, dict[str, Any]], in_flight: in
 
 
 def run_once(mode: str, seeds: int, layout: str, in_flight: int, latency: float, shape: str, actors: int,
-             batch: int, png_dir: Path, faults: bool = False) -> dict[str, Any]:
+             batch: int, png_dir: Path, faults: bool = False, rows_per_slot: float | None = None) -> dict[str, Any]:
     """One measured run (fresh endpoint, run folder and request cache; Ray started and stopped)."""
     import ray
 
@@ -201,21 +268,22 @@ def run_once(mode: str, seeds: int, layout: str, in_flight: int, latency: float,
         if env_before is None:
             os.environ.pop("LUXIT_BENCH_FAULTS", None)
         try:
-            cfg = job(out, srv.base_url, actors, in_flight, batch, latency)
+            cfg = job(out, srv.base_url, actors, in_flight, batch, latency, rows_per_slot)
             runs_mod = __import__("luxit_ray.runs", fromlist=["init_ray"])
             runs_mod.init_ray(cfg)  # started outside the timed part, as a warm cluster would be
             cpu0 = _tree_cpu_s(os.getpid(), {srv.proc.pid})
             t0 = time.monotonic()
             step_wall = {}
-            if mode == "two-pass":
-                ts = time.monotonic()
-                pipeline.run_generate(cfg)
-                step_wall["generate"] = time.monotonic() - ts
-                ts = time.monotonic()
-                pipeline.run_judge(cfg)
-                step_wall["judge"] = time.monotonic() - ts
-            else:
-                run_llm_steps(cfg, [GenerateStep(cfg), JudgeStep(cfg)])
+            with PeakPss(os.getpid(), {srv.proc.pid}) as memory:
+                if mode == "two-pass":
+                    ts = time.monotonic()
+                    pipeline.run_generate(cfg)
+                    step_wall["generate"] = time.monotonic() - ts
+                    ts = time.monotonic()
+                    pipeline.run_judge(cfg)
+                    step_wall["judge"] = time.monotonic() - ts
+                else:
+                    run_llm_steps(cfg, [GenerateStep(cfg), JudgeStep(cfg)])
             wall = time.monotonic() - t0
             cpu = _tree_cpu_s(os.getpid(), {srv.proc.pid}) - cpu0
             manifest = json.loads((out / "bench-1" / "manifest.json").read_text())
@@ -238,11 +306,13 @@ def run_once(mode: str, seeds: int, layout: str, in_flight: int, latency: float,
     gm, jm = manifest["steps"]["generate"], manifest["steps"]["judge"]
     return {
         "mode": mode, "seeds": seeds, "layout": layout, "in_flight": in_flight, "latency_s": latency, "shape": shape,
-        "actors": actors, "batch_size": batch, "wall_s": round(wall, 1),
+        "actors": actors, "batch_size": batch, "rows_per_slot": cfg.generate.rows_per_slot, "wall_s": round(wall, 1),
         "step_wall_s": {k: round(v, 1) for k, v in step_wall.items()},
         "pairs": gm["pairs"], "kept": jm["kept"], "generate_errors": gm["seeds_with_error"],
         "judge_errors": jm["judge_errors"], "retries": gm["retries"] + jm["retries"],
         "client_cpu_ms_per_request": round(1000 * cpu / total_requests, 3) if total_requests else None,
+        "cpu_s_by_process": memory.cpu_by_name(),
+        "peak_pss_gib": round(memory.peak / 2**30, 2), "driver_peak_pss_gib": round(memory.driver_peak / 2**30, 2),
         "steps": {k: {kk: vv for kk, vv in v.items() if kk not in ("series", "offset_s")} for k, v in figures.items()},
     }
 
@@ -266,6 +336,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--layout", default="one", choices=("one", "many", "skewed"))
     p.add_argument("--actors", type=int, default=4, help="actors per stage")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--rows-per-slot", type=float, default=None, help="generate/judge.rows_per_slot (default: the config's)")
     p.add_argument("--faults", action="store_true", help="1 in 200 first attempts get a 429, 1 in 200 a 503")
     p.add_argument("--client-only", action="store_true", help="also run the client alone at each configuration")
     p.add_argument("--png-dir", default=str(ROOT / "docs" / "bench"))
@@ -280,7 +351,7 @@ def main(argv: list[str] | None = None) -> None:
         n, lat, shape = spec.split(":")
         for mode in args.modes.split(","):
             r = run_once(mode, args.seeds, args.layout, int(n), float(lat), shape, args.actors, args.batch_size,
-                         Path(args.png_dir), args.faults)
+                         Path(args.png_dir), args.faults, args.rows_per_slot)
             if args.client_only:
                 r["client_only"] = client_only(int(n), float(lat))
             results.append(r)
@@ -293,12 +364,14 @@ def main(argv: list[str] | None = None) -> None:
 
 def _line(r: dict[str, Any]) -> str:
     parts = [f"{r['mode']:8s} {r['in_flight']:5d}/{r['latency_s']:g}s {r['shape']:9s} {r['layout']:6s} "
-             f"{r['seeds']} seeds: wall {r['wall_s']} s, cpu {r['client_cpu_ms_per_request']} ms/req"]
+             f"{r['seeds']} seeds: wall {r['wall_s']} s, cpu {r['client_cpu_ms_per_request']} ms/req, "
+             f"peak PSS {r['peak_pss_gib']} GiB (driver {r['driver_peak_pss_gib']})"]
     for name, s in r["steps"].items():
         if s.get("requests"):
             parts.append(f"  {name:8s} {s['requests']:6d} req, ideal {s['ideal']:.3f}, in flight p5/p50/p95 "
                          f"{s['in_flight_p5']}/{s['in_flight_p50']}/{s['in_flight_p95']}, tail {s['tail_s']} s, "
                          f"wall {s['wall_s']} s, mean latency {s['mean_latency_s']} s")
+    parts.append("  CPU s by process: " + ", ".join(f"{k} {v}" for k, v in list(r["cpu_s_by_process"].items())[:8]))
     if "client_only" in r:
         parts.append(f"  client alone: ratio {r['client_only']['ratio']}")
     return "\n".join(parts)

@@ -89,6 +89,12 @@ class GenerateConfig(StrictModel):
     sampling: SamplingConfig | None = Field(default=None, description="Overrides the endpoint's sampling parameters.")
     concurrency: int = Field(default=1, ge=1, description="Actors of the stage.")
     batch_size: int = Field(default=64, ge=1, description="Rows per map_batches call.")
+    rows_per_slot: float = Field(
+        default=4, ge=1, le=64,
+        description="Rows each actor holds per request slot (max_in_flight). A call ends with its slowest row, "
+                    "so the finished rows of a batch wait; the spare rows refill their slots. 4 keeps every "
+                    "slot busy with log-normal answer times (p99 = 4x median); raise it for heavier tails.",
+    )
     num_cpus: float = Field(default=0.25, gt=0, description="CPUs reserved per actor (I/O bound: a fraction).")
     max_error_rate: float = Field(default=0.1, ge=0, le=1, description="The run fails when more seeds than this share error.")
 
@@ -122,6 +128,10 @@ class JudgeConfig(StrictModel):
     )
     concurrency: int = Field(default=1, ge=1, description="Actors of the stage.")
     batch_size: int = Field(default=64, ge=1, description="Rows per map_batches call.")
+    rows_per_slot: float = Field(
+        default=4, ge=1, le=64,
+        description="Rows each actor holds per request slot (see generate.rows_per_slot).",
+    )
     num_cpus: float = Field(default=0.25, gt=0, description="CPUs reserved per actor.")
     max_error_rate: float = Field(default=0.1, ge=0, le=1, description="The run fails when more pairs than this share error.")
 

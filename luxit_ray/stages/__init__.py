@@ -43,27 +43,22 @@ def check_columns(stage: str, batch: pa.Table | Mapping[str, Any], required: Seq
         raise InputError(stage, "input columns", f"missing column(s) {missing}; the batch has {present}")
 
 
-# Rows an LLM actor holds per request slot of its client (``max_in_flight``). A map_batches call
-# returns only when its slowest row has answered, so the rows of a batch that already answered
-# hold no request while they wait; the client's semaphore refills a freed slot at once from the
-# rows of the actor's other calls, as long as the actor holds more rows than it has slots. With
-# 2x, a 64-row batch of log-normal answers (median 2 s, p99 8 s) still leaves every slot busy
-# (bench/llm_stage_throughput.py); the end of a step drains in about one answer time.
-ROWS_PER_SLOT = 2
-
-
-def llm_map_batches_args(*, actors: int, max_in_flight: int, batch_size: int, num_cpus: float) -> dict[str, Any]:
+def llm_map_batches_args(*, actors: int, max_in_flight: int, batch_size: int, rows_per_slot: float,
+                         num_cpus: float) -> dict[str, Any]:
     """``map_batches`` arguments that keep ``actors x max_in_flight`` requests in flight.
 
     Every block the stage receives holds one batch (the caller repartitions to ``batch_size``
     rows: see :meth:`LLMStage.apply`), so a task is one batch, and Ray Data hands the next task
-    to whichever actor has the fewest running. Each actor runs up to ``ROWS_PER_SLOT x
-    max_in_flight / batch_size`` calls at once (and is sent no more than that, so no actor
-    queues work another could take).
+    to whichever actor has the fewest running. A call returns only when its slowest row has
+    answered, so the rows of a batch that already answered hold no request while they wait;
+    the client's semaphore refills a freed slot at once from the rows of the actor's other
+    calls, as long as the actor holds enough more rows than it has slots. Each actor therefore
+    runs ``rows_per_slot x max_in_flight / batch_size`` calls at once, and is sent no more than
+    that, so no actor queues work another could take.
     """
     import ray
 
-    calls = max(1, math.ceil(ROWS_PER_SLOT * max_in_flight / batch_size))
+    calls = max(1, math.ceil(rows_per_slot * max_in_flight / batch_size))
     return {
         "compute": ray.data.ActorPoolStrategy(
             size=actors, max_tasks_in_flight_per_actor=calls, max_concurrent_calls_per_actor=calls,
@@ -99,7 +94,7 @@ class LLMStage:
         task, and that actor would work through it alone while the others idle.
         """
         args = cls.map_batches_args(section, endpoints)
-        return ds.repartition(target_num_rows_per_block=args["batch_size"]).map_batches(
+        return ds.repartition(target_num_rows_per_block=args["batch_size"], strict=True).map_batches(
             cls, fn_constructor_kwargs=constructor_kwargs, **args
         )
 

@@ -129,7 +129,8 @@ class GenerateStage(LLMStage):
         """From ``generate``: ``concurrency`` actors, each keeping its endpoint's
         ``max_in_flight`` requests going, ``batch_size`` seeds a call."""
         return llm_map_batches_args(actors=section.concurrency, max_in_flight=endpoints[section.endpoint].max_in_flight,
-                                    batch_size=section.batch_size, num_cpus=section.num_cpus)
+                                    batch_size=section.batch_size, rows_per_slot=section.rows_per_slot,
+                                    num_cpus=section.num_cpus)
 
     # -- Ray Data entry point ----------------------------------------------------------
     async def __call__(self, batch: pa.Table | Mapping[str, Any]) -> pa.Table:

@@ -241,7 +241,8 @@ class JudgeStage(LLMStage):
         of its judges' endpoints going, ``batch_size`` pairs a call."""
         in_flight = max(endpoints[j.endpoint].max_in_flight for j in section.judges)
         return llm_map_batches_args(actors=section.concurrency, max_in_flight=in_flight,
-                                    batch_size=section.batch_size, num_cpus=section.num_cpus)
+                                    batch_size=section.batch_size, rows_per_slot=section.rows_per_slot,
+                                    num_cpus=section.num_cpus)
 
     # -- Ray Data entry point ----------------------------------------------------------
     async def __call__(self, batch: pa.Table | Mapping[str, Any]) -> pa.Table:

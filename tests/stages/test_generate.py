@@ -215,3 +215,34 @@ def test_dropping_the_stage_closes_client_and_cache(server, tmp_path):
     again.close()
     again.close()
     assert server.count() == 1
+
+
+def test_carry_text_adds_the_cut_seed_text_for_the_judge(server):
+    long = "Éischte Paragraph iwwer de Stauséi.\n\n" + "Zweete Paragraph. " * 40
+    stage = _stage(server, max_source_chars=60, carry_text=True)
+    try:
+        out = stage.process(_batch(SEEDS[:1], text=long))
+    finally:
+        stage.close()
+    assert out.schema.names == [*S.PAIR_SCHEMA.names, S.TEXT]
+    # the text as the generator saw it: cut at the paragraph boundary, the same on every row
+    assert set(out.column(S.TEXT).to_pylist()) == {"Éischte Paragraph iwwer de Stauséi."}
+
+
+def test_map_batches_args_hold_rows_per_slot_times_the_in_flight_count():
+    from luxit_ray.config.llm import GenerateConfig, JudgeConfig
+
+    endpoints = {"a": EndpointConfig(base_url="http://x/v1", model="m", max_in_flight=256),
+                 "b": EndpointConfig(base_url="http://y/v1", model="n", max_in_flight=100)}
+    g = GenerateStage.map_batches_args(GenerateConfig(endpoint="a", concurrency=4, batch_size=64), endpoints)
+    assert (g["compute"].min_size, g["compute"].max_size) == (4, 4)
+    # 4 rows per slot x 256 slots / 64 rows per call = 16 calls at once, and no more sent
+    assert (g["compute"].max_concurrent_calls_per_actor, g["compute"].max_tasks_in_flight_per_actor) == (16, 16)
+    assert (g["batch_size"], g["num_cpus"], g["batch_format"]) == (64, 0.25, "pyarrow")
+    from luxit_ray.stages.judge import JudgeStage
+
+    j = JudgeStage.map_batches_args(JudgeConfig(judges=[{"name": "x", "endpoint": "a"}, {"name": "y", "endpoint": "b"}],
+                                                batch_size=48, rows_per_slot=2.5, num_cpus=0.5), endpoints)
+    # the largest in-flight count of its judges' endpoints: ceil(2.5 x 256 / 48) = 14
+    assert j["compute"].max_concurrent_calls_per_actor == 14 and j["compute"].min_size == 1
+    assert (j["batch_size"], j["num_cpus"]) == (48, 0.5)
