@@ -48,3 +48,51 @@ class EndpointError(LuxitError):
 
 class ErrorRateExceeded(LuxitError):
     """A stage's share of failed rows passed the configured limit."""
+
+
+def unwrap_ray_error(exc: BaseException) -> BaseException:
+    """The LuxitError behind an exception Ray raised in the driver, else ``exc`` itself.
+
+    Ray re-raises an actor's or task's exception as ``RayTaskError``; the original is at
+    ``.cause``. Ray Data wraps UDF failures once more in ``UserCodeException`` and keeps the
+    original only as text in the remote traceback, so as a last resort the last
+    ``luxit_ray.errors.<Name>: <message>`` line of that text is turned back into the exception.
+    Catch broadly around a stage run and ``raise unwrap_ray_error(e) from None`` when the result
+    is a LuxitError: the CLI then prints its one clear line.
+    """
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    texts: list[str] = []
+    while todo:
+        cur = todo.pop(0)
+        if cur is None or id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        cause = getattr(cur, "cause", None)
+        if isinstance(cause, BaseException) and type(cur).__module__.startswith("ray"):
+            # Ray's wrapper may itself subclass the cause's type; the original is cleaner.
+            texts.append(str(cur))
+            todo.insert(0, cause)
+            continue
+        if isinstance(cur, LuxitError):
+            return cur
+        todo.extend([getattr(cur, "cause", None), cur.__cause__, cur.__context__])
+    found = _luxit_error_from_text("\n".join(texts) or str(exc))
+    return found if found is not None else exc
+
+
+def _luxit_error_from_text(text: str) -> LuxitError | None:
+    import re
+
+    found = None
+    for m in re.finditer(r"^luxit_ray\.errors\.(\w+): (.*)$", text, flags=re.MULTILINE):
+        cls = globals().get(m.group(1))
+        if isinstance(cls, type) and issubclass(cls, LuxitError):
+            found = (cls, m.group(2))
+    if found is None:
+        return None
+    cls, message = found
+    # ConfigError/InputError take structured arguments; rebuild with the message as given.
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    return err

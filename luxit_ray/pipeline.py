@@ -150,7 +150,7 @@ def run_prepare(cfg: JobConfig) -> dict[str, Any]:
     import shutil
 
     from luxit_ray import filters, sampling, sources
-    from luxit_ray.errors import ConfigError
+    from luxit_ray.errors import ConfigError, unwrap_ray_error
 
     if not cfg.sources:
         raise ConfigError(["sources: at least one source is needed to prepare"], source="job")
@@ -236,7 +236,7 @@ def run_prepare(cfg: JobConfig) -> dict[str, Any]:
         with clock.step("write_seeds"):
             _write(seeds, run.sub(runs.SEEDS))
     except Exception as exc:  # Ray wraps our InputError/LuxitError raised in tasks: unwrap it.
-        cause = sources.unwrap_ray_error(exc)
+        cause = unwrap_ray_error(exc)
         if cause is not exc:
             raise cause from None
         raise
@@ -250,7 +250,6 @@ def run_prepare(cfg: JobConfig) -> dict[str, Any]:
         "step_s": clock.seconds,
     }
     counts["read_detail"] = _read_detail(keys)
-    counts["wiki_markup_left"] = _markup_counts(run.sub(FILTERED))
     counts["wiki_markup_left"] = _markup_counts(run.sub(FILTERED))
     counts["unaccounted"] = _unaccounted(counts)
     meta = _read_columns(run.sub(FILTERED), [schema.SOURCE, schema.METADATA])
@@ -300,31 +299,6 @@ def _boilerplate_summary(
             log.warning(msg)
             warnings.append(msg)
     return out, warnings
-
-
-def _markup_counts(path) -> dict[str, dict]:
-    """Per wiki source: kept pages, and those whose text still holds wiki markup (by mark).
-
-    Streams the kept wiki rows' texts batch by batch (never the whole corpus in memory).
-    """
-    import pyarrow.dataset as pads
-
-    from luxit_ray.sources.wikipedia import WIKI_SOURCE_TYPE
-    from luxit_ray.sources.wikitext import markup_left
-
-    out: dict[str, dict] = {}
-    wanted = (pads.field(schema.SOURCE_TYPE) == WIKI_SOURCE_TYPE) & pads.field(schema.DROP_FILTER).is_null()
-    dataset = pads.dataset(str(path), format="parquet")
-    for batch in dataset.to_batches(columns=[schema.SOURCE, schema.TEXT], filter=wanted):
-        for src, text in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True):
-            entry = out.setdefault(src, {"pages": 0, "with_markup": 0, "by_mark": {}})
-            entry["pages"] += 1
-            marks = markup_left(text or "")
-            if marks:
-                entry["with_markup"] += 1
-                for m in marks:
-                    entry["by_mark"][m] = entry["by_mark"].get(m, 0) + 1
-    return dict(sorted(out.items()))
 
 
 def _markup_counts(path) -> dict[str, dict]:

@@ -27,6 +27,7 @@ and failures that cost nothing: 4xx, 5xx, timeouts).
 
 from __future__ import annotations
 
+from luxit_ray.errors import unwrap_ray_error
 from luxit_ray.llm.accounting import Accountant, AccountantHandle, format_progress, get_accountant
 from luxit_ray.llm.cache import RequestCache, body_key, build_body, request_key
 from luxit_ray.llm.client import (
@@ -35,7 +36,6 @@ from luxit_ray.llm.client import (
     LLMClient,
     merge_sampling,
     response_format_for,
-    unwrap_ray_error,
 )
 from luxit_ray.llm.limiter import RateLimiterHandle, TokenBuckets, get_rate_limiter
 

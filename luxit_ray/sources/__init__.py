@@ -10,10 +10,11 @@ Public API (pipeline.py calls these):
 - :func:`wikitext_to_text`, :func:`detect_page_kind`, :class:`WikiPageConverter`.
 """
 
+from luxit_ray.errors import unwrap_ray_error
 from luxit_ray.sources.common import INPUT_FILTER, TYPE_FILTER
 from luxit_ray.sources.doc_ids import check_doc_ids, quarantine_at, repeated_ids
 from luxit_ray.sources.news import iter_generic, iter_news
-from luxit_ray.sources.reader import read_source, read_sources, unwrap_ray_error
+from luxit_ray.sources.reader import read_source, read_sources
 from luxit_ray.sources.wikipedia import (
     RAW_PAGE_SCHEMA,
     WikiPageConverter,

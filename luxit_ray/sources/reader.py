@@ -19,7 +19,6 @@ import pyarrow as pa
 
 from luxit_ray import schema
 from luxit_ray.config.prepare import GenericSourceConfig, NewsSourceConfig, WikipediaSourceConfig
-from luxit_ray.errors import LuxitError
 from luxit_ray.sources.common import expand_paths, file_labels
 from luxit_ray.sources.news import iter_generic, iter_news
 from luxit_ray.sources.wikipedia import RAW_PAGE_SCHEMA, WikiPageConverter, iter_wiki_pages
@@ -138,45 +137,3 @@ def read_sources(sources: Sequence[SourceCfg], on_bad_input: str = "fail", block
     datasets = [read_source(cfg, on_bad_input, block_rows) for cfg in sources]
     return datasets[0] if len(datasets) == 1 else datasets[0].union(*datasets[1:])
 
-
-def unwrap_ray_error(exc: BaseException) -> BaseException:
-    """The LuxitError (e.g. InputError) inside a Ray task error, or ``exc`` itself.
-
-    Ray wraps an exception raised in a task in ``RayTaskError`` (and Ray Data may wrap that
-    again); this walks ``cause``/``__cause__``/``__context__`` to find ours so the CLI can
-    print it as one line. Typical use::
-
-        try:
-            ds.write_parquet(out)
-        except Exception as exc:
-            err = unwrap_ray_error(exc)
-            if err is not exc:
-                raise err from None
-            raise
-    """
-    seen: set[int] = set()
-    todo: list[BaseException] = [exc]
-    while todo:
-        cur = todo.pop(0)
-        if id(cur) in seen:
-            continue
-        seen.add(id(cur))
-        if isinstance(cur, LuxitError) and not _is_ray_wrapper(cur):
-            return cur
-        for attr in ("cause", "__cause__", "__context__"):
-            nxt = getattr(cur, attr, None)
-            if isinstance(nxt, BaseException):
-                todo.append(nxt)
-        if isinstance(cur, LuxitError):  # a RayTaskError that also subclasses InputError
-            inner = getattr(cur, "cause", None)
-            if isinstance(inner, LuxitError):
-                return inner
-    return exc
-
-
-def _is_ray_wrapper(exc: BaseException) -> bool:
-    try:
-        from ray.exceptions import RayError
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(exc, RayError)

@@ -46,7 +46,7 @@ class original_errors:  # noqa: N801 - used like a function: ``with original_err
 
     Ray Data normally re-raises a UDF's exception as ``UserCodeException`` whose cause does not
     survive the trip to the driver; ``raise_original_map_exception`` keeps the original inside
-    Ray's ``RayTaskError``, which :func:`~luxit_ray.llm.unwrap_ray_error` then unwraps.
+    Ray's ``RayTaskError``, which :func:`~luxit_ray.errors.unwrap_ray_error` then unwraps.
     """
 
     def __enter__(self) -> None:
@@ -57,8 +57,7 @@ class original_errors:  # noqa: N801 - used like a function: ``with original_err
         self._ctx.raise_original_map_exception = True
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        from luxit_ray.errors import LuxitError
-        from luxit_ray.llm import unwrap_ray_error
+        from luxit_ray.errors import LuxitError, unwrap_ray_error
 
         self._ctx.raise_original_map_exception = self._before
         if isinstance(exc, Exception):
