@@ -51,6 +51,7 @@ from luxit_ray import runs
 from luxit_ray.errors import InputError, LuxitError
 from luxit_ray.review import cohen_kappa
 from luxit_ray.stages.export import VALIDATION, _md_table, parquet_files
+from luxit_ray.textio import write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +86,6 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     from luxit_ray.web.store import AppendLog
 
     return AppendLog(path).read()[0]
-
-
-def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    from luxit_ray.web.store import write_atomic
-
-    write_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 # ==== prompts ===========================================================================
@@ -266,7 +261,7 @@ def generate_answers(run_dir: str | Path, model_specs: Sequence[str], prompt_fil
     # Prompts accumulate like answers: votes on an earlier prompt set keep their text.
     known = {p["prompt_id"]: p for p in read_jsonl(adir / PROMPTS_FILE)}
     known.update({p["prompt_id"]: p for p in prompts})
-    _write_jsonl(adir / PROMPTS_FILE, list(known.values()))
+    write_jsonl(adir / PROMPTS_FILE, list(known.values()))
     uri = _cache_uri(run_dir)
     sampling = SamplingConfig(max_tokens=max_tokens) if max_tokens else None
     # Every answer ever generated stays (votes point at them); a regenerated one moves to the end,
@@ -298,7 +293,7 @@ def generate_answers(run_dir: str | Path, model_specs: Sequence[str], prompt_fil
             by_id[aid] = rec
         per_model[m.name] = stats
         log.info("arena: %s answered %d of %d prompts", m.name, stats["ok"], len(prompts))
-    _write_jsonl(adir / ANSWERS_FILE, list(by_id.values()))
+    write_jsonl(adir / ANSWERS_FILE, list(by_id.values()))
     return ArenaGeneration(len(prompts), per_model, adir / ANSWERS_FILE)
 
 
@@ -722,5 +717,5 @@ def export_preferences(run_dir: str | Path, aspect: str = "overall", out: str | 
     table = pa.Table.from_pylist(rows, schema=schema)
     pq_path, jl_path = dest / "preferences.parquet", dest / "preferences.jsonl"
     pq.write_table(table, pq_path)
-    _write_jsonl(jl_path, rows)
+    write_jsonl(jl_path, rows)
     return PreferenceExport(len(rows), {"tie": skipped["tie"], "both_bad": skipped["both_bad"]}, [pq_path, jl_path])

@@ -35,6 +35,7 @@ from luxit_ray import schema as S
 from luxit_ray.errors import InputError, LuxitError
 from luxit_ray.review import AGREEMENT_JSON, ReviewAgreement
 from luxit_ray.stages.export import all_top_count, read_folder, score_distribution
+from luxit_ray.textio import markdown_table
 
 log = logging.getLogger(__name__)
 
@@ -242,22 +243,6 @@ def usage_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
 # ==== the report ========================================================================
 
 
-def _md_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    def cell(v: Any) -> str:
-        if v is None:
-            return ""
-        if isinstance(v, float):
-            return f"{v:.4g}"
-        return str(v).replace("|", "\\|")
-
-    numeric = [any(r[i] is not None for r in rows) and all(isinstance(r[i], (int, float)) for r in rows if r[i] is not None)
-               for i in range(len(columns))]
-    lines = ["| " + " | ".join(str(c) for c in columns) + " |",
-             "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
-    lines += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
 def build_report(run_dir: str | Path) -> Report:
     """Write report.md, report.json and the PNG plots for a run; return them with CLI tables.
 
@@ -288,7 +273,7 @@ def build_report(run_dir: str | Path) -> Report:
     if fc:
         cols, rows = filter_table(fc)
         tables["Filters (documents per source)"] = {"columns": cols, "rows": rows}
-        md += ["", "## Filters", "", _md_table(cols, rows)]
+        md += ["", "## Filters", "", markdown_table(cols, rows)]
         for src in cols[1:-1]:
             retention[src].update(read=fc["read"].get(src), passed_filters=fc["kept"].get(src), seeds=fc["seeds"].get(src))
         lines += fc.get("warnings") or []
@@ -306,7 +291,7 @@ def build_report(run_dir: str | Path) -> Report:
                                for src, b in sorted(fc["boilerplate"].items()))
             tables["Boilerplate: most frequent learned lines"] = {"columns": bp_cols, "rows": bp_rows}
             md += ["", "## Boilerplate", "", f"Removed: {shares}.", *[f"**{w}**" for w in fc.get("warnings") or []],
-                   "", _md_table(bp_cols, bp_rows) if bp_rows else "No line was learned."]
+                   "", markdown_table(bp_cols, bp_rows) if bp_rows else "No line was learned."]
 
     # --- generation ------------------------------------------------------------------------
     gen = steps.get("generate")
@@ -322,7 +307,7 @@ def build_report(run_dir: str | Path) -> Report:
         rows += [[f"error: {k}", _share(int(n), seeds_n)] for k, n in sorted(errors.items())]
         rows += [["cache hits", gen.get("cache_hits")], ["retries", gen.get("retries")], ["wall time (s)", gen.get("wall_s")]]
         tables["Generation"] = {"columns": ["", "value"], "rows": rows}
-        md += ["", "## Generation", "", _md_table(["", "value"], rows), "",
+        md += ["", "## Generation", "", markdown_table(["", "value"], rows), "",
                f"Generation parse-error rate (parse/schema errors per seed): {_share(parse, seeds_n)}."]
 
     # --- judging: Table 3 ------------------------------------------------------------------
@@ -363,7 +348,7 @@ def build_report(run_dir: str | Path) -> Report:
             title = f"{titles[key]} ({block['n']})"
             rows = table3_rows(block)
             tables[f"Table 3: {title}"] = {"columns": TABLE3_COLUMNS, "rows": rows}
-            md += ["", f"### {title}", "", _md_table(TABLE3_COLUMNS, rows), "",
+            md += ["", f"### {title}", "", markdown_table(TABLE3_COLUMNS, rows), "",
                    f"All criteria scored 3: {_share(block['all_top'], block['n'])}."]
             if key != "kept":
                 md.append(f"Below the keep threshold ({min_score:g}) on some criterion: {_share(block['rejected'], block['n'])}; "
@@ -393,7 +378,7 @@ def build_report(run_dir: str | Path) -> Report:
         else:
             rows.append(["pairs where judges disagree", "n/a (one judge)"])
         tables["Judging"] = {"columns": ["", "value"], "rows": rows}
-        md += ["", "## Judging", "", _md_table(["", "value"], rows), "",
+        md += ["", "## Judging", "", markdown_table(["", "value"], rows), "",
                "Disagreement counts pairs that at least two judges scored; it disagrees when two judges differ on "
                "some criterion (before aggregation)."]
 
@@ -403,7 +388,7 @@ def build_report(run_dir: str | Path) -> Report:
                  m["judge_score1"], m["human_mean"], m["judge_mean"]] for c, m in review["criteria"].items()]
         tables["Human vs judge"] = {"columns": ReviewAgreement.TABLE_COLUMNS, "rows": rows}
         more = review.get("human_rejects_more") or []
-        md += ["", "## Human review vs judge", "", _md_table(ReviewAgreement.TABLE_COLUMNS, rows), "",
+        md += ["", "## Human review vs judge", "", markdown_table(ReviewAgreement.TABLE_COLUMNS, rows), "",
                "The human gave a 1 more often than the judge on: " + (", ".join(more) or "no criterion") + ".",
                "Details and confusion matrices: `../review/agreement.md`."]
         data["review"] = {k: review.get(k) for k in ("sheet", "reviewed", "skipped_empty", "criteria", "keep", "human_rejects_more")}
@@ -419,7 +404,7 @@ def build_report(run_dir: str | Path) -> Report:
         rows.append(["total", "", *[sum(int(u[k] or 0) for u in usage) for k in
                                     ("requests", "prompt_tokens", "completion_tokens", "reasoning_tokens")], total_cost])
         tables["Tokens and cost"] = {"columns": cols, "rows": rows}
-        md += ["", "## Tokens and cost", "", _md_table(cols, rows), "",
+        md += ["", "## Tokens and cost", "", markdown_table(cols, rows), "",
                "Completion tokens include reasoning tokens where the endpoint reports them that way."]
         lines.append(f"total cost ${total_cost:.4f}")
 

@@ -34,6 +34,7 @@ from luxit_ray import runs
 from luxit_ray import schema as S
 from luxit_ray.errors import InputError, LuxitError
 from luxit_ray.stages.export import read_folder, score_bin, score_distribution
+from luxit_ray.textio import iter_jsonl, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -215,9 +216,7 @@ def export_review_sheet(run_dir: str | Path, n: int = 100, seed: int = 0, out: s
         writer = csv.DictWriter(fh, fieldnames=SHEET_COLUMNS)
         writer.writeheader()
         writer.writerows(sheet_rows)
-    with jsonl_path.open("w", encoding="utf-8") as fh:
-        for row in sheet_rows:
-            fh.write(json.dumps({k: (None if v == "" else v) for k, v in row.items()}, ensure_ascii=False) + "\n")
+    write_jsonl(jsonl_path, ({k: (None if v == "" else v) for k, v in row.items()} for row in sheet_rows))
     strata = {src: {"population": len(v), "sampled": alloc[src]} for src, v in by_source.items()}
     key = {
         "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -252,20 +251,11 @@ def _read_sheet(path: Path) -> tuple[list[str], list[tuple[str, dict[str, Any]]]
         return columns, rows
     if suffix in (".jsonl", ".ndjson"):
         rows, columns = [], []
-        with path.open(encoding="utf-8") as fh:
-            for i, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(str(path), f"line {i}", f"invalid JSON: {exc.msg}") from None
-                if not isinstance(obj, dict):
-                    raise InputError(str(path), f"line {i}", "expected a JSON object")
-                for k in obj:
-                    if k not in columns:
-                        columns.append(k)
-                rows.append((f"line {i}", obj))
+        for i, obj in iter_jsonl(path):
+            for k in obj:
+                if k not in columns:
+                    columns.append(k)
+            rows.append((f"line {i}", obj))
         return columns, rows
     raise InputError(str(path), "", f"unknown sheet format {suffix!r}: expected .csv or .jsonl")
 

@@ -40,6 +40,7 @@ import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +54,11 @@ from luxit_ray.config.export import ExportConfig
 from luxit_ray.config.job import JobConfig
 from luxit_ray.config.llm import GenerateConfig, JudgeConfig
 from luxit_ray.errors import ErrorRateExceeded, InputError, LuxitError
+from luxit_ray.textio import markdown_table, write_jsonl
 
 log = logging.getLogger(__name__)
+# The dataset card shows scores and shares with two decimals.
+_md_table = partial(markdown_table, float_format=".2f")
 
 GENERATOR_MODEL = "generator_model"
 GENERATOR_PROMPT_SHA = "generator_prompt_sha"
@@ -418,14 +422,6 @@ def build_export_table(kept: pa.Table, ecfg: ExportConfig, where: str = "kept") 
     return table
 
 
-def _write_jsonl(table: pa.Table, path: Path) -> None:
-    with path.open("w", encoding="utf-8") as fh:
-        for batch in table.to_batches(max_chunksize=5000):
-            for row in batch.to_pylist():
-                fh.write(json.dumps(row, ensure_ascii=False))
-                fh.write("\n")
-
-
 def _write_data(table: pa.Table, data_dir: Path, ecfg: ExportConfig) -> list[Path]:
     if S.SPLIT in table.column_names:
         labels = table.column(S.SPLIT).to_pylist()
@@ -447,7 +443,7 @@ def _write_data(table: pa.Table, data_dir: Path, ecfg: ExportConfig) -> list[Pat
                 files.append(p)
             if "jsonl" in ecfg.formats:
                 p = data_dir / f"{stem}.jsonl"
-                _write_jsonl(chunk, p)
+                write_jsonl(p, (row for b in chunk.to_batches(max_chunksize=5000) for row in b.to_pylist()))
                 files.append(p)
     return files
 
@@ -535,25 +531,6 @@ def export_run(run_dir: str | Path, export_cfg: ExportConfig | None = None) -> E
 
 
 # ==== the dataset card ==================================================================
-
-
-def _md_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    def cell(v: Any) -> str:
-        if v is None:
-            return ""
-        if isinstance(v, float):
-            return f"{v:.2f}"
-        return str(v).replace("|", "\\|").replace("\n", " ")
-
-    numeric = [
-        any(r[i] is not None for r in rows)
-        and all(isinstance(r[i], (int, float)) for r in rows if r[i] is not None)
-        for i in range(len(columns))
-    ]
-    head = "| " + " | ".join(columns) + " |"
-    sep = "|" + "|".join("---:" if num else "---" for num in numeric) + "|"
-    body = ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
-    return "\n".join([head, sep, *body])
 
 
 def _size_category(n: int) -> str:
