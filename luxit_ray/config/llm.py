@@ -88,7 +88,11 @@ class GenerateConfig(StrictModel):
     )
     sampling: SamplingConfig | None = Field(default=None, description="Overrides the endpoint's sampling parameters.")
     concurrency: int = Field(default=1, ge=1, description="Actors of the stage.")
-    batch_size: int = Field(default=64, ge=1, description="Rows per map_batches call.")
+    batch_size: int | None = Field(
+        default=None, ge=1,
+        description="Rows per map_batches call; null: max_in_flight / 4 (16 to 512), so an actor runs about "
+                    "16 calls at once (each call is a Ray task the driver tracks).",
+    )
     rows_per_slot: float = Field(
         default=4, ge=1, le=64,
         description="Rows each actor holds per request slot (max_in_flight). A call ends with its slowest row, "
@@ -127,7 +131,9 @@ class JudgeConfig(StrictModel):
         description="Extra template variables (e.g. contact_languages, language_notes) for the next language.",
     )
     concurrency: int = Field(default=1, ge=1, description="Actors of the stage.")
-    batch_size: int = Field(default=64, ge=1, description="Rows per map_batches call.")
+    batch_size: int | None = Field(
+        default=None, ge=1, description="Rows per map_batches call; null: max_in_flight / 4 (16 to 512).",
+    )
     rows_per_slot: float = Field(
         default=4, ge=1, le=64,
         description="Rows each actor holds per request slot (see generate.rows_per_slot).",

@@ -43,7 +43,7 @@ def check_columns(stage: str, batch: pa.Table | Mapping[str, Any], required: Seq
         raise InputError(stage, "input columns", f"missing column(s) {missing}; the batch has {present}")
 
 
-def llm_map_batches_args(*, actors: int, max_in_flight: int, batch_size: int, rows_per_slot: float,
+def llm_map_batches_args(*, actors: int, max_in_flight: int, batch_size: int | None, rows_per_slot: float,
                          num_cpus: float) -> dict[str, Any]:
     """``map_batches`` arguments that keep ``actors x max_in_flight`` requests in flight.
 
@@ -54,10 +54,14 @@ def llm_map_batches_args(*, actors: int, max_in_flight: int, batch_size: int, ro
     the client's semaphore refills a freed slot at once from the rows of the actor's other
     calls, as long as the actor holds enough more rows than it has slots. Each actor therefore
     runs ``rows_per_slot x max_in_flight / batch_size`` calls at once, and is sent no more than
-    that, so no actor queues work another could take.
+    that, so no actor queues work another could take. Without a ``batch_size``, a call is a
+    quarter of ``max_in_flight`` rows (16 to 512): every call is a Ray task the driver tracks,
+    and at 4,096 in flight 64-row calls (256 tasks) cost the driver 4x the CPU of 256-row ones.
     """
     import ray
 
+    if batch_size is None:
+        batch_size = min(512, max(16, max_in_flight // 4))
     calls = max(1, math.ceil(rows_per_slot * max_in_flight / batch_size))
     return {
         "compute": ray.data.ActorPoolStrategy(

@@ -153,7 +153,7 @@ def run_llm_steps(cfg: JobConfig, steps: list[LLMStep]) -> list[dict[str, Any]]:
     runs.init_ray(cfg)
     from luxit_ray.llm import get_accountant, get_rate_limiter
 
-    accountant = get_accountant(run.path.name)
+    accountant = get_accountant(run.run_id)
     limiters = {}
     for step in todo:
         for name in step.endpoint_names():

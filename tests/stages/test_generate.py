@@ -246,3 +246,15 @@ def test_map_batches_args_hold_rows_per_slot_times_the_in_flight_count():
     # the largest in-flight count of its judges' endpoints: ceil(2.5 x 256 / 48) = 14
     assert j["compute"].max_concurrent_calls_per_actor == 14 and j["compute"].min_size == 1
     assert (j["batch_size"], j["num_cpus"]) == (48, 0.5)
+
+
+def test_default_batch_size_is_a_quarter_of_the_slots():
+    from luxit_ray.config.llm import GenerateConfig
+
+    def args(max_in_flight: int) -> dict:
+        eps = {"a": EndpointConfig(base_url="http://x/v1", model="m", max_in_flight=max_in_flight)}
+        return GenerateStage.map_batches_args(GenerateConfig(endpoint="a"), eps)
+
+    # 16 calls per actor at rows_per_slot 4, within 16..512 rows per call
+    assert [(a["batch_size"], a["compute"].max_concurrent_calls_per_actor) for a in map(args, (16, 256, 1024, 4096))] == [
+        (16, 4), (64, 16), (256, 16), (512, 32)]
