@@ -29,6 +29,7 @@ from luxit_ray.evaluate import chat
 from luxit_ray.evaluate.items import KIND_EXAM, EvalItem
 from luxit_ray.evaluate.runner import load_items
 from luxit_ray.evaluate.scorers import LOGLIK, user_message
+from luxit_ray.textio import write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -144,12 +145,6 @@ def _write(path: Path, data: Any) -> None:
     path.write_text(yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
-def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    with path.open("w", encoding="utf-8") as fh:
-        for r in rows:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-
-
 def lm_eval_model_runs(settings: EvaluateConfig, task_dir: str | Path, entry_points: list[str]) -> list[dict[str, Any]]:
     """One ``lm_eval`` command per configured model, prompted the way training (and our harness) does.
 
@@ -209,7 +204,7 @@ def export_lm_eval(settings: EvaluateConfig, out_dir: str | Path, prefix: str = 
             if not rows:
                 continue
             name = f"{group}_{level.lower()}"
-            _write_jsonl(out / f"{name}.jsonl", rows)
+            write_jsonl(out / f"{name}.jsonl", rows)
             _write(out / f"{name}.yaml", _task_yaml(name, f"{name}.jsonl", with_f1=False))
             files += [out / f"{name}.jsonl", out / f"{name}.yaml"]
             children.append(name)
@@ -233,7 +228,7 @@ def export_lm_eval(settings: EvaluateConfig, out_dir: str | Path, prefix: str = 
     for task in settings.tasks:
         rows = [_doc(it, prompt) for it in items if it.source == task.name]
         name = f"{prefix}{task.name}"
-        _write_jsonl(out / f"{name}.jsonl", rows)
+        write_jsonl(out / f"{name}.jsonl", rows)
         _write(out / f"{name}.yaml", _task_yaml(name, f"{name}.jsonl", with_f1=True))
         files += [out / f"{name}.jsonl", out / f"{name}.yaml"]
         tasks.append(name)

@@ -16,6 +16,7 @@ from luxit_ray.config.evaluate import GROUPS
 from luxit_ray.evaluate import metrics
 from luxit_ray.evaluate.items import KIND_CLASSIFICATION, KIND_EXAM, EvalItem
 from luxit_ray.evaluate.scorers import GENERATIVE, LOGLIK
+from luxit_ray.textio import markdown_table
 
 log = logging.getLogger(__name__)
 
@@ -129,10 +130,8 @@ def pct(value: float | None, signed: bool = False) -> str:
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return lines
-
+    """Table 4 layout: model names left, percentages right."""
+    return markdown_table(header, rows, right_align=[i > 0 for i in range(len(header))]).split("\n")
 
 def _grouped_rows(report: dict[str, Any], table: dict[str, dict[str, Any]], keys: list[str], signed: bool = False) -> list[list[str]]:
     rows: list[list[str]] = []

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +24,7 @@ from luxit_ray.evaluate import report as report_mod
 from luxit_ray.evaluate.backends import Backend, adapter_rank, make_backend
 from luxit_ray.evaluate.items import EvalItem, load_exam, load_task
 from luxit_ray.evaluate.scorers import CORRECT, INVALID, WRONG, evaluate_items
+from luxit_ray.textio import read_jsonl, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -91,19 +91,6 @@ def _fingerprint(spec: dict[str, Any], settings: dict[str, Any], items: list[dic
     shaping = {k: v for k, v in settings.items() if k not in ("models", "use_ray", "chart", "num_cpus_per_model")}
     blob = json.dumps({"spec": spec, "settings": shaping, "items": items}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
-
-
-def _write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
-    tmp = path.with_suffix(".jsonl.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for r in records:
-            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
 
 
 def _resolve(spec: dict[str, Any]) -> dict[str, Any]:
@@ -230,14 +217,14 @@ def run_evaluate(cfg: JobConfig, backend_factory: BackendFactory | None = None) 
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
             if meta.get("fingerprint") == fp:
                 log.info("model %s already evaluated in this run (fingerprint %s): reusing its samples", spec["name"], fp)
-                records += _read_jsonl(log_path)
+                records += read_jsonl(log_path)
                 info[spec["name"]] = meta | {"reused": True}
                 continue
         todo.append(spec | {"_fingerprint": fp})
 
     def on_done(spec: dict[str, Any], result: dict[str, Any]) -> None:
         name = spec["name"]
-        _write_jsonl(samples_dir / f"{name}.jsonl", result["records"])
+        write_jsonl(samples_dir / f"{name}.jsonl", result["records"])
         meta = {
             "fingerprint": spec["_fingerprint"], "backend": result["backend"], "load_s": result["load_s"],
             "score_s": result["score_s"], "n_records": len(result["records"]),

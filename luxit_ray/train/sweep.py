@@ -30,6 +30,7 @@ from typing import Any
 from luxit_ray.config import JobConfig
 from luxit_ray.config.train import ModelRecipe, TrainConfig
 from luxit_ray.errors import ConfigError, LuxitError
+from luxit_ray.textio import markdown_table
 from luxit_ray.train import storage
 from luxit_ray.train.data import ChatData, load_chat_data
 from luxit_ray.train.loop import ADAPTER_DIR, FINAL_FILE
@@ -262,22 +263,12 @@ def fit_model(
 
 def results_markdown(rows: list[dict[str, Any]], title: str) -> str:
     """The results table as Markdown."""
-
-    def fmt(v: Any) -> str:
-        if v is None:
-            return ""
-        if isinstance(v, float):
-            return f"{v:.4g}"
-        return str(v)
-
-    lines = [f"# {title}", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for row in rows:
-        lines.append("| " + " | ".join(fmt(row.get(c)) for c in COLUMNS) + " |")
+    table = markdown_table(COLUMNS, [[row.get(c) for c in COLUMNS] for row in rows], right_align=[False] * len(COLUMNS))
+    lines = [f"# {title}", "", table]
     errors = [r for r in rows if r.get("error")]
     if errors:
         lines += ["", "## Errors", ""] + [f"- {r['model']}: {r['error']}" for r in errors]
     return "\n".join(lines) + "\n"
-
 
 def _data_for_workers(data: ChatData) -> dict[str, Any]:
     return {"train": data.train, "validation": data.validation}
