@@ -90,8 +90,8 @@ class GenerateConfig(StrictModel):
     concurrency: int = Field(default=1, ge=1, description="Actors of the stage.")
     batch_size: int | None = Field(
         default=None, ge=1,
-        description="Rows per map_batches call; null: max_in_flight / 4 (16 to 512), so an actor runs about "
-                    "16 calls at once (each call is a Ray task the driver tracks).",
+        description="Rows per map_batches call; null: max_in_flight / 4, 16 to 128 (each call is a Ray task "
+                    "the driver tracks; a larger call waits longer for its slowest answer).",
     )
     rows_per_slot: float = Field(
         default=4, ge=1, le=64,
@@ -132,7 +132,7 @@ class JudgeConfig(StrictModel):
     )
     concurrency: int = Field(default=1, ge=1, description="Actors of the stage.")
     batch_size: int | None = Field(
-        default=None, ge=1, description="Rows per map_batches call; null: max_in_flight / 4 (16 to 512).",
+        default=None, ge=1, description="Rows per map_batches call; null: max_in_flight / 4, 16 to 128.",
     )
     rows_per_slot: float = Field(
         default=4, ge=1, le=64,

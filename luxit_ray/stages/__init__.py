@@ -55,13 +55,15 @@ def llm_map_batches_args(*, actors: int, max_in_flight: int, batch_size: int | N
     calls, as long as the actor holds enough more rows than it has slots. Each actor therefore
     runs ``rows_per_slot x max_in_flight / batch_size`` calls at once, and is sent no more than
     that, so no actor queues work another could take. Without a ``batch_size``, a call is a
-    quarter of ``max_in_flight`` rows (16 to 512): every call is a Ray task the driver tracks,
-    and at 4,096 in flight 64-row calls (256 tasks) cost the driver 4x the CPU of 256-row ones.
+    quarter of ``max_in_flight`` rows, 16 to 128: every call is a Ray task the driver tracks (at
+    4,096 in flight, 64-row calls cost the driver 4x the CPU of 256-row ones), but a larger call
+    waits longer for its slowest answer (with log-normal answers 256-row calls left a quarter of
+    the slots idle where 64-row calls kept them full).
     """
     import ray
 
     if batch_size is None:
-        batch_size = min(512, max(16, max_in_flight // 4))
+        batch_size = min(128, max(16, max_in_flight // 4))
     calls = max(1, math.ceil(rows_per_slot * max_in_flight / batch_size))
     return {
         "compute": ray.data.ActorPoolStrategy(

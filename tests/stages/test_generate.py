@@ -255,6 +255,6 @@ def test_default_batch_size_is_a_quarter_of_the_slots():
         eps = {"a": EndpointConfig(base_url="http://x/v1", model="m", max_in_flight=max_in_flight)}
         return GenerateStage.map_batches_args(GenerateConfig(endpoint="a"), eps)
 
-    # 16 calls per actor at rows_per_slot 4, within 16..512 rows per call
+    # a quarter of the slots, 16..128 rows per call: 16 calls per actor at rows_per_slot 4 between
     assert [(a["batch_size"], a["compute"].max_concurrent_calls_per_actor) for a in map(args, (16, 256, 1024, 4096))] == [
-        (16, 4), (64, 16), (256, 16), (512, 32)]
+        (16, 4), (64, 16), (128, 32), (128, 128)]
