@@ -121,39 +121,6 @@ class _Judge:
     client: Any
 
 
-class _SourceTexts:
-    """doc_id -> seed text, from a mapping or a pyarrow Table (doc_id, text) shared through
-    Ray's object store (an ObjectRef is resolved here, once per actor)."""
-
-    def __init__(self, source: Any) -> None:
-        try:
-            import ray
-
-            if isinstance(source, ray.ObjectRef):
-                source = ray.get(source)
-        except ImportError:  # pragma: no cover - ray is a dependency
-            pass
-        self._map: Mapping[str, str] | None = None
-        self._table: pa.Table | None = None
-        self._index: dict[str, int] = {}
-        if source is None:
-            self._map = {}
-        elif isinstance(source, pa.Table):
-            self._table = source
-            self._index = {d: i for i, d in enumerate(source.column(S.DOC_ID).to_pylist())}
-        else:
-            self._map = source
-
-    def get(self, doc_id: str) -> str | None:
-        if self._map is not None:
-            return self._map.get(doc_id)
-        i = self._index.get(doc_id)
-        return None if i is None else self._table.column(S.TEXT)[i].as_py()  # type: ignore[union-attr]
-
-    def __len__(self) -> int:
-        return len(self._map) if self._map is not None else len(self._index)
-
-
 class JudgeStage(LLMStage):
     """Pair rows in, judged pair rows out (one row in, one row out).
 
@@ -168,8 +135,8 @@ class JudgeStage(LLMStage):
         aggregate: ``majority``, ``mean`` or ``min``.
         min_score: Keep rule threshold for every criterion.
         include_source: Show the judge the seed text.
-        source_texts: doc_id -> text (mapping, pyarrow Table, or an ObjectRef to one); used
-            when the batch has no ``text`` column.
+        source_texts: doc_id -> text, used when the batch has no ``text`` column (outside Ray
+            Data; the pipeline carries the text on the rows or joins it in).
         max_source_chars: Cut of the source text (the generator's, so both saw the same text).
         cache_uri: Durable request cache; None: none.
         accountant: Run accountant handle for live progress.
@@ -189,7 +156,7 @@ class JudgeStage(LLMStage):
         aggregate: str = "majority",
         min_score: float = 2,
         include_source: bool = True,
-        source_texts: Any = None,
+        source_texts: Mapping[str, str] | None = None,
         max_source_chars: int = 12000,
         cache_uri: str | None = None,
         accountant: Any | None = None,
@@ -209,7 +176,7 @@ class JudgeStage(LLMStage):
         self.include_source = include_source
         self.max_source_chars = max_source_chars
         self.prompt_vars = dict(prompt_vars or {})
-        self.sources = _SourceTexts(source_texts if include_source else None)
+        self.sources: Mapping[str, str] = dict(source_texts or {}) if include_source else {}
         self.cache = RequestCache(cache_uri) if cache_uri else None
         # One handle for every judge's client, so the stage's accounting is in one place.
         self.accountant = accountant if accountant is not None else AccountantHandle.local()
