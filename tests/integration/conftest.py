@@ -10,9 +10,10 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def vllm_server(tmp_path_factory):
-    """A running local vLLM server (:class:`luxit_ray.serve.ServerHandle`) on a free port."""
+    """A running local vLLM server (:class:`luxit_ray.serve.ServerHandle`) on a free port, for the
+    integration tests only: it reserves ~8 GiB, so it stops before the training tests start."""
     from luxit_ray.config.serve import ServeConfig
     from luxit_ray.serve import _group_members, local_server
 
