@@ -75,6 +75,13 @@ def llm_map_batches_args(*, actors: int, max_in_flight: int, batch_size: int | N
     }
 
 
+def calls_at_once(map_batches_args: Mapping[str, Any]) -> int:
+    """Calls (one-batch blocks) an LLM stage's actor pool takes at once, from its
+    :func:`llm_map_batches_args`."""
+    pool = map_batches_args["compute"]
+    return int(pool.min_size * pool.max_tasks_in_flight_per_actor)
+
+
 class LLMStage:
     """What the LLM stages share: how Ray Data runs them (:meth:`apply`), a sync ``process``
     for use outside Ray Data, and ``close``.

@@ -12,6 +12,7 @@ from luxit_ray import schema as S
 from luxit_ray.config.llm import EndpointConfig
 from luxit_ray.errors import InputError
 from luxit_ray.prompts import load_prompt
+from luxit_ray.stages import calls_at_once
 from luxit_ray.stages.generate import GenerateStage, pair_id
 from tests.openai_server import Reply, start_server
 
@@ -239,6 +240,7 @@ def test_map_batches_args_hold_rows_per_slot_times_the_in_flight_count():
     # 4 rows per slot x 256 slots / 64 rows per call = 16 calls at once, and no more sent
     assert (g["compute"].max_concurrent_calls_per_actor, g["compute"].max_tasks_in_flight_per_actor) == (16, 16)
     assert (g["batch_size"], g["num_cpus"], g["batch_format"]) == (64, 0.25, "pyarrow")
+    assert calls_at_once(g) == 4 * 16
     from luxit_ray.stages.judge import JudgeStage
 
     j = JudgeStage.map_batches_args(JudgeConfig(judges=[{"name": "x", "endpoint": "a"}, {"name": "y", "endpoint": "b"}],
@@ -246,6 +248,21 @@ def test_map_batches_args_hold_rows_per_slot_times_the_in_flight_count():
     # the largest in-flight count of its judges' endpoints: ceil(2.5 x 256 / 48) = 14
     assert j["compute"].max_concurrent_calls_per_actor == 14 and j["compute"].min_size == 1
     assert (j["batch_size"], j["num_cpus"]) == (48, 0.5)
+
+
+def test_the_chain_lets_a_task_yield_as_many_blocks_as_its_pools_take_at_once():
+    import ray
+
+    from luxit_ray.steps.runner import _llm_data_context
+
+    ctx = ray.data.DataContext.get_current()
+    before = (ctx.wait_for_min_actors_s, ctx._max_num_blocks_in_streaming_gen_buffer)
+    with _llm_data_context(blocks_ahead=256):
+        # Ray's default of 2 blocks fed the pool ~9 calls a second (BENCHMARKS.md)
+        assert (ctx.wait_for_min_actors_s, ctx._max_num_blocks_in_streaming_gen_buffer) == (900, 256)
+    assert (ctx.wait_for_min_actors_s, ctx._max_num_blocks_in_streaming_gen_buffer) == before
+    with _llm_data_context(blocks_ahead=1):
+        assert ctx._max_num_blocks_in_streaming_gen_buffer == 2  # never below Ray's default
 
 
 def test_default_batch_size_is_a_quarter_of_the_slots():
