@@ -34,7 +34,6 @@ import argparse
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,65 +45,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-TAG_VAR = "LUXIT_DRY_RUN_TAG"
-
-
-def tagged_pids(tag: str) -> list[int]:
-    """Processes whose environment carries the tag (the job and everything Ray started for it)."""
-    needle = f"{TAG_VAR}={tag}".encode()
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit() or int(d.name) == os.getpid():
-            continue
-        try:
-            if needle in (d / "environ").read_bytes().split(b"\0"):
-                out.append(int(d.name))
-        except OSError:
-            continue
-    return out
-
-
-def kill_tagged(tag: str) -> int:
-    """SIGKILL every tagged process until none is left; returns how many were ended."""
-    killed = 0
-    for _ in range(60):
-        pids = tagged_pids(tag)
-        if not pids:
-            return killed
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
-            except ProcessLookupError:
-                pass
-        time.sleep(0.5)
-    raise RuntimeError(f"processes of the killed job still running: {tagged_pids(tag)}")
-
-
-def cache_keys(cache_dir: Path) -> set[str]:
-    """Keys with a durably recorded response (the cache's segments; a torn last line is skipped)."""
-    keys = set()
-    for seg in cache_dir.glob("*.jsonl"):
-        with seg.open("rb") as f:
-            for line in f:
-                try:
-                    keys.add(json.loads(line)["k"])
-                except (ValueError, KeyError, TypeError):
-                    continue
-    return keys
+from tests.killed_jobs import kill_tagged, luxit_cli, recorded_keys  # noqa: E402
 
 
 def answered(log_path: Path) -> list[dict[str, Any]]:
     from tests.openai_server import read_log
 
     return read_log(log_path) if log_path.exists() else []
-
-
-def luxit(cmd: str, job: Path, tag: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env.update({TAG_VAR: tag, "RAY_DATA_DISABLE_PROGRESS_BARS": "1", "PYTHONUNBUFFERED": "1"})
-    return subprocess.Popen([sys.executable, "-m", "luxit_ray.cli", cmd, str(job)], env=env,
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         # 1. prepare
         t = time.monotonic()
         with PeakPss(os.getpid(), {srv.proc.pid}) as mem_prepare:
-            proc = luxit("prepare", job, tag, out_log)
+            proc = luxit_cli("prepare", job, tag, out_log, cwd=ROOT)
             if proc.wait() != 0:
                 print(out_log.read_text()[-3000:])
                 return 1
@@ -177,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         # 2. luxit run, killed while judging
         t = time.monotonic()
         with PeakPss(os.getpid(), {srv.proc.pid}) as mem_run:
-            proc = luxit("run", job, tag, out_log)
+            proc = luxit_cli("run", job, tag, out_log, cwd=ROOT)
             while True:
                 entries = answered(req_log)
                 judged_ok = sum(1 for e in entries if e.get("model") == "judge-model" and e["status"] == 200)
@@ -190,9 +137,9 @@ def main(argv: list[str] | None = None) -> int:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         figures["killed_after_s"] = round(time.monotonic() - t, 1)
-        figures["leftover_processes_ended"] = kill_tagged(tag)
+        figures["leftover_processes_ended"] = len(kill_tagged(tag, timeout_s=60))
         time.sleep(args.latency * 4 + 1)  # answers still on their way reach the log
-        recorded = cache_keys(cache_dir)
+        recorded = recorded_keys(cache_dir)
         before = answered(req_log)
         figures.update(recorded_at_kill=len(recorded), requests_before_kill=len(before),
                        judge_answers_before_kill=sum(1 for e in before if e.get("model") == "judge-model"))
@@ -200,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         # 3. rerun to completion
         t = time.monotonic()
         with PeakPss(os.getpid(), {srv.proc.pid}) as mem_rerun:
-            proc = luxit("run", job, tag, out_log)
+            proc = luxit_cli("run", job, tag, out_log, cwd=ROOT)
             rc = proc.wait()
         figures["rerun_s"] = round(time.monotonic() - t, 1)
         kill_tagged(tag)

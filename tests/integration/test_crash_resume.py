@@ -12,11 +12,8 @@ their process ids, found by that tag, and checks none is left.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -35,13 +32,13 @@ from tests.integration.test_generate_judge import (
     write_job,
     write_seeds,
 )
+from tests.killed_jobs import kill_tagged, luxit_cli, recorded_keys, tagged_pids
 from tests.openai_server import read_log, spawn_server, start_server
 
 pytestmark = pytest.mark.slow
 
 N_SEEDS = 24
 LATENCY_S = 1.5
-TAG_VAR = "LUXIT_CRASH_TEST_TAG"
 _TITLE = re.compile(r"title: (T\d+)[;)]")
 
 
@@ -55,66 +52,6 @@ def server_script(req) -> dict[str, Any]:
     if title == "T7":  # one seed fails for good: its error row must survive the resume too
         return {"content": "Ech weess et net."}
     return {"content": json.dumps({"pairs": pairs_for(title)}, ensure_ascii=False)}
-
-
-def _tagged_pids(tag: str) -> list[int]:
-    """Processes (other than this one) whose environment carries the tag."""
-    needle = f"{TAG_VAR}={tag}".encode()
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit() or int(d.name) == os.getpid():
-            continue
-        try:
-            env = (d / "environ").read_bytes()
-        except OSError:
-            continue
-        if needle in env.split(b"\0"):
-            out.append(int(d.name))
-    return out
-
-
-def _kill_leftovers(tag: str, pgid: int | None = None) -> list[int]:
-    """SIGKILL every process of the tagged job (by pid), wait until they are gone."""
-    if pgid is not None:
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    killed: list[int] = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        pids = _tagged_pids(tag)
-        if not pids:
-            return killed
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.5)
-    raise AssertionError(f"processes of the killed job still running: {_tagged_pids(tag)}")
-
-
-def _cache_keys(cache_dir: Path) -> set[str]:
-    """Keys with a durably recorded response (the cache's JSONL segments; a torn line is skipped)."""
-    keys = set()
-    for seg in cache_dir.glob("*.jsonl"):
-        for line in seg.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                keys.add(json.loads(line)["k"])
-            except (ValueError, KeyError, TypeError):
-                continue
-    return keys
-
-
-def _cli(job: Path, tag: str, log: Path, command: str = "generate") -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env.update({TAG_VAR: tag, "RAY_DATA_DISABLE_PROGRESS_BARS": "1", "PYTHONUNBUFFERED": "1"})
-    return subprocess.Popen(
-        [sys.executable, "-m", "luxit_ray.cli", command, str(job)],
-        env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
-    )
 
 
 def _pair_rows(run_dir: Path) -> list[tuple[Any, ...]]:
@@ -137,12 +74,12 @@ def test_kill_and_resume_pays_nothing_twice(ray_local, tmp_path):
             write_seeds(run_dir, titles)
 
             # ---- first run: killed once some responses are recorded and others are in flight ----
-            proc = _cli(job, tag, out_log)
+            proc = luxit_cli("generate", job, tag, out_log)
             recorded: set[str] = set()
             sent: list[dict[str, Any]] = []
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline:
-                recorded = _cache_keys(cache_dir)
+                recorded = recorded_keys(cache_dir)
                 sent = read_log(req_log)
                 in_flight = {e["key"] for e in sent} - recorded
                 if len(recorded) >= 6 and in_flight:
@@ -153,23 +90,23 @@ def test_kill_and_resume_pays_nothing_twice(ray_local, tmp_path):
                 pytest.fail(f"no point to kill within 300 s:\n{out_log.read_text()[-3000:]}")
             proc.send_signal(signal.SIGKILL)
             proc.wait(30)
-            leftovers = _kill_leftovers(tag, proc.pid)
+            leftovers = kill_tagged(tag, proc.pid)
             time.sleep(LATENCY_S + 0.5)  # let the server log anything that was still on its way
-            recorded_at_kill = _cache_keys(cache_dir)
+            recorded_at_kill = recorded_keys(cache_dir)
             before = read_log(req_log)
             assert recorded_at_kill >= recorded and len(recorded_at_kill) < N_SEEDS
             in_flight_at_kill = {e["key"] for e in before} - recorded_at_kill
             assert in_flight_at_kill, "nothing was in flight at the kill"
-            assert not _tagged_pids(tag)
+            assert not tagged_pids(tag)
             assert not (run_dir / runs.PAIRS / runs.MARKER).exists()
 
             # ---- rerun to completion ----
-            proc = _cli(job, tag, out_log)
+            proc = luxit_cli("generate", job, tag, out_log)
             assert proc.wait(600) == 0, out_log.read_text()[-3000:]
-            _kill_leftovers(tag)
+            kill_tagged(tag)
             after = read_log(req_log)[len(before):]
     finally:  # never leave the job's processes behind, even when an assertion failed
-        _kill_leftovers(tag)
+        kill_tagged(tag)
 
     # The server's log: no request with a recorded response was sent again ...
     resent = [e for e in after if e["key"] in recorded_at_kill]
@@ -232,10 +169,10 @@ def test_kill_streamed_run_while_judging_and_resume(ray_local, tmp_path):
             def judge_keys(entries: list[dict[str, Any]]) -> set[str]:
                 return {e["key"] for e in entries if e["body"]["model"] == "judge-model"}
 
-            proc = _cli(job, tag, out_log, "run")
+            proc = luxit_cli("run", job, tag, out_log)
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline:
-                recorded = _cache_keys(cache_dir)
+                recorded = recorded_keys(cache_dir)
                 sent = read_log(req_log)
                 gen_sent = {e["key"] for e in sent} - judge_keys(sent)
                 judging = judge_keys(sent) - recorded
@@ -248,20 +185,20 @@ def test_kill_streamed_run_while_judging_and_resume(ray_local, tmp_path):
                 pytest.fail(f"no point to kill within 300 s:\n{out_log.read_text()[-3000:]}")
             proc.send_signal(signal.SIGKILL)
             proc.wait(30)
-            _kill_leftovers(tag, proc.pid)
+            kill_tagged(tag, proc.pid)
             time.sleep(LATENCY_S + 0.5)
-            recorded_at_kill = _cache_keys(cache_dir)
+            recorded_at_kill = recorded_keys(cache_dir)
             before = read_log(req_log)
             assert judge_keys(before) & recorded_at_kill, "no judge answer was recorded before the kill"
             assert not (run_dir / runs.PAIRS / runs.MARKER).exists()
             assert not (run_dir / runs.JUDGED / runs.MARKER).exists()
 
-            proc = _cli(job, tag, out_log, "run")
+            proc = luxit_cli("run", job, tag, out_log)
             assert proc.wait(600) == 0, out_log.read_text()[-3000:]
-            _kill_leftovers(tag)
+            kill_tagged(tag)
             after = read_log(req_log)[len(before):]
     finally:
-        _kill_leftovers(tag)
+        kill_tagged(tag)
 
     # no request whose response was recorded went out again, generator's or judge's
     assert [e for e in after if e["key"] in recorded_at_kill] == []

@@ -24,8 +24,8 @@ import pytest
 
 from luxit_ray import runs
 from luxit_ray import schema as S
-from tests.integration.test_crash_resume import _cli, _kill_leftovers, _tagged_pids
 from tests.integration.test_generate_judge import endpoint, write_job
+from tests.killed_jobs import kill_tagged, luxit_cli, tagged_pids
 from tests.openai_server import read_log, spawn_server
 
 pytestmark = pytest.mark.slow
@@ -113,7 +113,7 @@ def test_streamed_run_on_s3_killed_and_rerun(ray_local, tmp_path, s3):
             data += f"cache:\n  uri: s3://{BUCKET}/cache?{query}\n"
             job.write_text(data)
 
-            proc = _cli(job, tag, out_log, "run")
+            proc = luxit_cli("run", job, tag, out_log)
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline:
                 recorded = _cache_keys(fs)  # flushed segment objects only
@@ -126,20 +126,20 @@ def test_streamed_run_on_s3_killed_and_rerun(ray_local, tmp_path, s3):
                 pytest.fail(f"no point to kill within 300 s:\n{out_log.read_text()[-3000:]}")
             proc.send_signal(signal.SIGKILL)
             proc.wait(30)
-            _kill_leftovers(tag, proc.pid)
+            kill_tagged(tag, proc.pid)
             time.sleep(LATENCY_S + 0.5)
             recorded_at_kill = _cache_keys(fs)
             before = read_log(req_log)
             run = runs.RunDir(f"{BUCKET}/runs/itest-1", filesystem=fs)
             assert not run.is_done(runs.JUDGED)
 
-            proc = _cli(job, tag, out_log, "run")
+            proc = luxit_cli("run", job, tag, out_log)
             assert proc.wait(600) == 0, out_log.read_text()[-3000:]
-            _kill_leftovers(tag)
+            kill_tagged(tag)
             after = read_log(req_log)[len(before):]
     finally:
-        _kill_leftovers(tag)
-    assert not _tagged_pids(tag)
+        kill_tagged(tag)
+    assert not tagged_pids(tag)
 
     assert [e for e in after if e["key"] in recorded_at_kill] == []
     sends = Counter(e["key"] for e in before + after)
