@@ -65,11 +65,11 @@ def split_uri(location: str) -> tuple[Any, str, str]:
     A URI may carry pyarrow's filesystem options as a query (``s3://bucket/runs?endpoint_override=
     127.0.0.1:9000&scheme=http``); they configure the filesystem and are left out of the path.
     """
-    import pyarrow.fs as pafs
+    from luxit_ray.storage import resolve
 
+    fs, path = resolve(location)
     if "://" not in location:
-        return pafs.LocalFileSystem(), os.path.abspath(location), ""
-    fs, path = pafs.FileSystem.from_uri(location)
+        return fs, path, ""
     return fs, path.rstrip("/"), location.split("://", 1)[0] + "://"
 
 

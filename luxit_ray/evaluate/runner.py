@@ -125,7 +125,7 @@ def _run_ray(
     import ray
 
     from luxit_ray.runs import init_ray
-    from luxit_ray.train.storage import alive_nodes
+    from luxit_ray.storage import alive_nodes
 
     init_ray(cfg)
     problems = storage_problems(cfg, todo, alive_nodes())
@@ -161,7 +161,7 @@ def storage_problems(cfg: JobConfig, specs: list[dict[str, Any]], nodes: int) ->
 
     Model folders and adapters are resolved on the driver but loaded by actors on other nodes.
     """
-    from luxit_ray.train.storage import shared_storage_problems
+    from luxit_ray.storage import shared_storage_problems
 
     ev = cfg.evaluate
     assert ev is not None

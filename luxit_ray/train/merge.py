@@ -14,8 +14,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from luxit_ray import storage
 from luxit_ray.errors import LuxitError
-from luxit_ray.train import storage
 from luxit_ray.train.loop import SETUP_FILE
 
 log = logging.getLogger(__name__)

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from luxit_ray import storage
 from luxit_ray.config import JobConfig
 from luxit_ray.config.train import ModelRecipe, TrainConfig
 from luxit_ray.errors import ConfigError, LuxitError
 from luxit_ray.textio import markdown_table
-from luxit_ray.train import storage
 from luxit_ray.train.data import ChatData, load_chat_data
 from luxit_ray.train.loop import ADAPTER_DIR, FINAL_FILE
 from luxit_ray.train.templates import TemplateError, check_template, choose_pad_token

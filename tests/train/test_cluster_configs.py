@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from luxit_ray.config import load_job
-from luxit_ray.train.storage import is_shared, shared_storage_problems
+from luxit_ray.storage import is_shared, shared_storage_problems
 from luxit_ray.train.sweep import storage_problems
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,4 +1,5 @@
-"""Small helpers over pyarrow filesystems, so train storage can be a local folder or any URI."""
+"""Small helpers over pyarrow filesystems, so a run folder, train storage or model path can be a
+local folder or any URI (``s3://``, ``gs://``, ``file://``; filesystem options as a URI query)."""
 
 from __future__ import annotations
 

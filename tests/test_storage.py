@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from luxit_ray.train import storage
+from luxit_ray import storage
 
 
 def test_json_round_trip_and_copy_over_uris(tmp_path):
