@@ -82,7 +82,7 @@ def write_seeds(run_dir: Path, n: int, layout: str) -> None:
     (folder / runs.MARKER).write_text("{}", encoding="utf-8")
 
 
-def job(out: Path, base_url: str, actors: int, in_flight: int, batch: int, latency: float,
+def job(out: Path, base_url: str, actors: int, in_flight: int, batch: int | None, latency: float,
         rows_per_slot: float | None = None) -> Any:
     """The job config of one measured run."""
     from luxit_ray.config import job_from_dict
@@ -229,6 +229,19 @@ def analyse(entries: list[dict[str, Any]], in_flight: int) -> dict[str, Any]:
     }
 
 
+def perfect_bound(requests: int, in_flight: int, p99_over_median: float = 4.0, seed: int = 0) -> float:
+    """Fraction of ideal a perfect client reaches on ``requests`` log-normal answers (p99 =
+    ``p99_over_median`` x median; the figure does not depend on the median itself)."""
+    import numpy as np
+
+    sigma = np.log(p99_over_median) / 2.3263478740408408
+    lat = np.exp(sigma * np.random.default_rng(seed).standard_normal(requests))
+    slots = [0.0] * in_flight
+    for d in lat:
+        heapq.heapreplace(slots, slots[0] + float(d))
+    return float(lat.sum() / (in_flight * max(slots)))
+
+
 def plot(path: Path, title: str, steps: dict[str, dict[str, Any]], in_flight: int, origin: float | None = None) -> None:
     """In-flight requests over time, one line per step, with the configured count."""
     import matplotlib
@@ -257,11 +270,12 @@ def plot(path: Path, title: str, steps: dict[str, dict[str, Any]], in_flight: in
 
 
 def run_once(mode: str, seeds: int, layout: str, in_flight: int, latency: float, shape: str, actors: int,
-             batch: int, png_dir: Path, faults: bool = False, rows_per_slot: float | None = None) -> dict[str, Any]:
+             batch: int | None, png_dir: Path, faults: bool = False, rows_per_slot: float | None = None) -> dict[str, Any]:
     """One measured run (fresh endpoint, run folder and request cache; Ray started and stopped)."""
     import ray
 
     from luxit_ray import pipeline
+    from luxit_ray.stages.generate import GenerateStage
     from luxit_ray.steps.generate import GenerateStep
     from luxit_ray.steps.judge import JudgeStep
     from luxit_ray.steps.runner import run_llm_steps
@@ -309,14 +323,15 @@ def run_once(mode: str, seeds: int, layout: str, in_flight: int, latency: float,
         if es:
             figures[name]["offset_s"] = min(e["t"] for e in es) - first
     total_requests = sum(f.get("requests", 0) for f in figures.values())
-    tag = f"{mode}-{in_flight}-{latency:g}s-{shape}-{layout}"
+    tag = f"{mode}-{in_flight}-{latency:g}s-{shape}-{layout}-{seeds // 1000}k"
     plot(png_dir / f"inflight-{tag}.png",
          f"{mode}: {seeds} seeds, {in_flight} in flight ({actors} actors x {in_flight // actors}), "
          f"{latency:g} s {shape}, {layout} seed file(s)", figures, in_flight)
     gm, jm = manifest["steps"]["generate"], manifest["steps"]["judge"]
     return {
         "mode": mode, "seeds": seeds, "layout": layout, "in_flight": in_flight, "latency_s": latency, "shape": shape,
-        "actors": actors, "batch_size": batch, "rows_per_slot": cfg.generate.rows_per_slot, "wall_s": round(wall, 1),
+        "actors": actors, "batch_size": GenerateStage.map_batches_args(cfg.generate, cfg.endpoints)["batch_size"],
+        "rows_per_slot": cfg.generate.rows_per_slot, "wall_s": round(wall, 1),
         "step_wall_s": {k: round(v, 1) for k, v in step_wall.items()},
         "pairs": gm["pairs"], "kept": jm["kept"], "generate_errors": gm["seeds_with_error"],
         "judge_errors": jm["judge_errors"], "retries": gm["retries"] + jm["retries"],
@@ -346,13 +361,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--modes", default="two-pass", help="two-pass and/or streamed, comma-separated")
     p.add_argument("--layout", default="one", choices=("one", "many", "skewed"))
     p.add_argument("--actors", type=int, default=4, help="actors per stage")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=None, help="rows per call (default: the config's)")
     p.add_argument("--rows-per-slot", type=float, default=None, help="generate/judge.rows_per_slot (default: the config's)")
     p.add_argument("--faults", action="store_true", help="1 in 200 first attempts get a 429, 1 in 200 a 503")
     p.add_argument("--client-only", action="store_true", help="also run the client alone at each configuration")
     p.add_argument("--png-dir", default=str(ROOT / "docs" / "bench"))
     p.add_argument("--json", default=None, help="write every figure here")
+    p.add_argument("--bounds", action="store_true",
+                   help="only print what a perfect client reaches with log-normal answers, by requests per step")
     args = p.parse_args(argv)
+    if args.bounds:
+        sizes = (20_000, 60_000, 100_000, 200_000, 300_000)
+        print("log-normal answers, p99 = 4x median; fraction of ideal a perfect client reaches, by requests per step")
+        print("in flight | " + " | ".join(f"{n:,}" for n in sizes))
+        for n in sorted({int(c.split(":")[0]) for c in args.configs.split(",")}):
+            print(f"{n:,} | " + " | ".join(f"{perfect_bound(k, n):.3f}" for k in sizes))
+        return
     import logging
 
     logging.basicConfig(level=logging.WARNING)
@@ -375,7 +399,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _line(r: dict[str, Any]) -> str:
     parts = [f"{r['mode']:8s} {r['in_flight']:5d}/{r['latency_s']:g}s {r['shape']:9s} {r['layout']:6s} "
-             f"{r['seeds']} seeds: wall {r['wall_s']} s, cpu {r['client_cpu_ms_per_request']} ms/req, "
+             f"{r['seeds']} seeds, {r['batch_size']}-row calls: wall {r['wall_s']} s, cpu {r['client_cpu_ms_per_request']} ms/req, "
              f"peak PSS {r['peak_pss_gib']} GiB (driver {r['driver_peak_pss_gib']})"]
     for name, s in r["steps"].items():
         if s.get("requests"):
