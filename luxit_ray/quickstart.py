@@ -29,6 +29,40 @@ def _check(cfg: JobConfig) -> None:
         raise ConfigError(["evaluate.models: the quickstart needs one model of group fine-tuned"], source="job")
 
 
+def _shown(path: str | Path) -> Path:
+    """``path`` relative to the working directory when it lies below it (shorter commands)."""
+    full = Path(path).resolve()
+    try:
+        return full.relative_to(Path.cwd())
+    except ValueError:
+        return full
+
+
+def next_steps(cfg: JobConfig, run_dir: str | Path, adapter: str | Path) -> list[str]:
+    """The commands that put people in the loop on this run folder, ready to paste.
+
+    The review page needs nothing more. The arena needs answers from the base model and the
+    fine-tuned adapter, so vLLM is started again from the run's saved config with the adapter
+    as a LoRA module under the fine-tuned model's name (plain chat: the JSON-schema flags of
+    generation are not needed), and both are asked through the generate step's endpoint. The
+    adapter's path is absolute: vLLM runs in the luxit cache folder, not here.
+    """
+    run = _shown(run_dir)
+    tuned = next(m.name for m in cfg.evaluate.models if m.group == "fine-tuned")
+    endpoint = cfg.generate.endpoint
+    lora = f"serve.extra_args=[--enable-lora, --lora-modules, {tuned}={Path(adapter).resolve()}]"
+    return [
+        "people in the loop (README: the review page and the model arena):",
+        f"  luxit review serve {run}",
+        f"  luxit serve local --job {run / 'config.yaml'} '{lora}'",
+        f"  luxit arena generate {run} --model base={endpoint} --model tuned={endpoint}:{tuned}",
+        f"  luxit serve stop --port {cfg.serve.port}",
+        f"  luxit arena serve {run}",
+        f"  luxit arena report {run}",
+        f"  luxit arena export {run}",
+    ]
+
+
 def run_quickstart(cfg: JobConfig) -> dict[str, Any]:
     """Run every step in one run folder and return a summary for the CLI."""
     from luxit_ray import pipeline, runs, serve
@@ -89,5 +123,6 @@ def run_quickstart(cfg: JobConfig) -> dict[str, Any]:
         f"adapter:    {adapters[0]}",
         f"evaluation: {run.sub(runs.EVALUATION)}",
         f"manifest:   {run.path / runs.MANIFEST_FILE}",
+        *next_steps(cfg, run.path, adapters[0]),
     ]
     return {"run_dir": str(run.path), "tables": tables, "lines": lines}
