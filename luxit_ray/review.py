@@ -84,15 +84,17 @@ def cohen_kappa(a: Sequence[int], b: Sequence[int], labels: Sequence[int] = LABE
     n = len(a)
     if n == 0:
         return None
-    obs = np.asarray(confusion_matrix(a, b, labels), dtype=float) / n
-    expected = np.outer(obs.sum(axis=1), obs.sum(axis=0))
+    # Integer counts and integer weights ((i - j)^2: the 1/(k-1)^2 cancels), one division at the
+    # end: kappa is exactly 0 at chance agreement, not 1e-16.
+    obs = np.asarray(confusion_matrix(a, b, labels), dtype=np.int64)
+    expected = np.outer(obs.sum(axis=1), obs.sum(axis=0))  # n times the expected counts
     k = len(labels)
     i, j = np.indices((k, k))
-    w = (i != j).astype(float) if weights is None else ((i - j) / (k - 1)) ** 2
-    denom = float((w * expected).sum())
-    if denom <= 1e-12:
+    w = (i != j).astype(np.int64) if weights is None else (i - j) ** 2
+    denom = int((w * expected).sum())
+    if denom == 0:
         return None
-    return 1.0 - float((w * obs).sum()) / denom
+    return 1.0 - n * int((w * obs).sum()) / denom
 
 
 # ==== sheet export ======================================================================

@@ -60,6 +60,17 @@ def test_kappa_by_hand():
     assert cohen_kappa([1, 3, 1, 3], [3, 1, 3, 1], weights="quadratic") == pytest.approx(-1.0)
 
 
+def test_kappa_is_exactly_zero_at_chance_agreement():
+    # Found on the quickstart run: human (3, 2, 3) against the judge (2, 1, 3) on
+    # instruction_adherence. p_o = 1/3; marginals (0, 1/3, 2/3) and (1/3, 1/3, 1/3): p_e = 1/3,
+    # kappa = 0. In floats it came out 1.1e-16 and the import table printed "1.11e-16".
+    assert cohen_kappa([3, 2, 3], [2, 1, 3]) == 0.0
+    assert cohen_kappa([3, 2, 3], [2.0, 1.0, 3.0]) == 0.0  # judge scores are floats in Parquet
+    # Quadratic: observed disagreement 2 * (1/2)^2 / 3 = 1/6 against the expected 1/3.
+    assert cohen_kappa([1, 2, 3], [2, 1, 3], weights="quadratic") == pytest.approx(0.5)
+    assert cohen_kappa([1, 3], [3, 1], weights="quadratic") == -1.0
+
+
 def test_proportional_allocation_is_exact():
     assert proportional_allocation({"lbwiki": 12, "rtl": 6, "chamber": 2}, 7) == {"lbwiki": 4, "rtl": 2, "chamber": 1}
     assert proportional_allocation({"lbwiki": 12, "rtl": 6, "chamber": 2}, 10) == {"lbwiki": 6, "rtl": 3, "chamber": 1}
