@@ -190,6 +190,15 @@ class PeakPss:
         return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
+def greedy_makespan(latencies: Any, in_flight: int) -> float:
+    """When the last answer ends if every one of ``in_flight`` slots takes the next request the
+    instant it frees, from t = 0 (greedy list scheduling, in the given order)."""
+    slots = [0.0] * in_flight
+    for d in latencies:
+        heapq.heapreplace(slots, slots[0] + float(d))
+    return max(slots)
+
+
 def analyse(entries: list[dict[str, Any]], in_flight: int) -> dict[str, Any]:
     """Figures of one step from the endpoint's log entries of its model."""
     import numpy as np
@@ -210,10 +219,7 @@ def analyse(entries: list[dict[str, Any]], in_flight: int) -> dict[str, Any]:
     # instant it frees, from t=0 (greedy list scheduling of the latencies in their start order).
     # The last answers of a step still end one latency after they start: with heavy tails or few
     # requests per slot this bound itself is below 1.
-    slots = [0.0] * in_flight
-    for d in lat[np.argsort(start, kind="stable")]:
-        heapq.heapreplace(slots, slots[0] + float(d))
-    best_wall = max(slots)
+    best_wall = greedy_makespan(lat[np.argsort(start, kind="stable")], in_flight)
     return {
         "requests": len(ok),
         "errors_answered": sum(1 for e in ok if e.get("status") != 200),
@@ -236,10 +242,7 @@ def perfect_bound(requests: int, in_flight: int, p99_over_median: float = 4.0, s
 
     sigma = np.log(p99_over_median) / 2.3263478740408408
     lat = np.exp(sigma * np.random.default_rng(seed).standard_normal(requests))
-    slots = [0.0] * in_flight
-    for d in lat:
-        heapq.heapreplace(slots, slots[0] + float(d))
-    return float(lat.sum() / (in_flight * max(slots)))
+    return float(lat.sum() / (in_flight * greedy_makespan(lat, in_flight)))
 
 
 def plot(path: Path, title: str, steps: dict[str, dict[str, Any]], in_flight: int, origin: float | None = None) -> None:
