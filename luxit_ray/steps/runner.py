@@ -56,6 +56,13 @@ ACTOR_START_TIMEOUT_S = 900
 # second whatever their room (measured: 20k seeds in one file, 4 x 64 calls of 64 rows free, the
 # pool filled over 25 s). The chain lets a task run as far ahead as its stages take calls at once.
 MIN_BLOCKS_AHEAD = 2
+# Ray 2.60 fetches the metadata of a task's output blocks on a background thread by default, and
+# pulls no further block of that task until the fetch is done: one block per scheduling round
+# (~0.1 s) from the one repartition task that cuts a large seed block into calls, whatever the
+# buffer above allows. Measured on the real generate step (20k seeds in one file, 4 x 32 calls of
+# 128 rows free): the first 128 calls reached the actors in 14 s, two every 0.22 s; fetched in the
+# scheduling loop itself (Ray's former path), in 7.9 s. The chain uses that path.
+PREFETCH_METADATA_ON_THREAD = False
 
 
 class LLMStep:
@@ -197,9 +204,10 @@ def run_llm_steps(cfg: JobConfig, steps: list[LLMStep]) -> list[dict[str, Any]]:
 
 class _llm_data_context:  # noqa: N801 - used like a function
     """Ray Data settings of an LLM chain, restored on exit: every actor of a pool starts before
-    its operator takes input, and a task may yield ``blocks_ahead`` blocks before the executor
-    pulls them (the calls its stages' pools take at once), so cutting the input into calls keeps
-    pace with the actors."""
+    its operator takes input, a task may yield ``blocks_ahead`` blocks before the executor pulls
+    them (the calls its stages' pools take at once), and the executor pulls every block a task
+    has ready in one scheduling round, so cutting the input into calls keeps pace with the
+    actors."""
 
     def __init__(self, blocks_ahead: int) -> None:
         self.settings = {"wait_for_min_actors_s": ACTOR_START_TIMEOUT_S,
@@ -209,14 +217,22 @@ class _llm_data_context:  # noqa: N801 - used like a function
     def __enter__(self) -> None:
         import ray
 
+        # Read when an execution starts (``make_metadata_fetcher``); set from the environment
+        # (RAY_DATA_METADATA_PREFETCH_ON_THREAD) when Ray Data is imported, so it is set here.
+        from ray.data._internal.execution import metadata_fetcher
+
         self._ctx = ray.data.DataContext.get_current()
         self._before = {k: getattr(self._ctx, k) for k in self.settings}
         for k, v in self.settings.items():
             setattr(self._ctx, k, v)
+        self._fetcher = metadata_fetcher
+        self._prefetch_before = metadata_fetcher._PREFETCH_ON_THREAD
+        metadata_fetcher._PREFETCH_ON_THREAD = PREFETCH_METADATA_ON_THREAD
 
     def __exit__(self, *exc: Any) -> None:
         for k, v in self._before.items():
             setattr(self._ctx, k, v)
+        self._fetcher._PREFETCH_ON_THREAD = self._prefetch_before
 
 
 class _progress:  # noqa: N801 - used like a function

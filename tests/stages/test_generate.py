@@ -252,15 +252,18 @@ def test_map_batches_args_hold_rows_per_slot_times_the_in_flight_count():
 
 def test_the_chain_lets_a_task_yield_as_many_blocks_as_its_pools_take_at_once():
     import ray
+    from ray.data._internal.execution import metadata_fetcher
 
     from luxit_ray.steps.runner import _llm_data_context
 
     ctx = ray.data.DataContext.get_current()
-    before = (ctx.wait_for_min_actors_s, ctx._max_num_blocks_in_streaming_gen_buffer)
+    before = (ctx.wait_for_min_actors_s, ctx._max_num_blocks_in_streaming_gen_buffer, metadata_fetcher._PREFETCH_ON_THREAD)
     with _llm_data_context(blocks_ahead=256):
-        # Ray's default of 2 blocks fed the pool ~9 calls a second (BENCHMARKS.md)
+        # Ray's default of 2 blocks fed the pool ~9 calls a second (BENCHMARKS.md), and so did
+        # fetching block metadata on a thread (one block of a task pulled per scheduling round)
         assert (ctx.wait_for_min_actors_s, ctx._max_num_blocks_in_streaming_gen_buffer) == (900, 256)
-    assert (ctx.wait_for_min_actors_s, ctx._max_num_blocks_in_streaming_gen_buffer) == before
+        assert isinstance(metadata_fetcher.make_metadata_fetcher(), metadata_fetcher.InlineMetadataFetcher)
+    assert (ctx.wait_for_min_actors_s, ctx._max_num_blocks_in_streaming_gen_buffer, metadata_fetcher._PREFETCH_ON_THREAD) == before
     with _llm_data_context(blocks_ahead=1):
         assert ctx._max_num_blocks_in_streaming_gen_buffer == 2  # never below Ray's default
 
