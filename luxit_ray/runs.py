@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import platform
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -197,6 +198,23 @@ class RunDir:
     def size_bytes(self, name: str) -> int:
         """Bytes of a step's Parquet files."""
         return sum(i.size or 0 for i in self.fs.get_file_info(self.parquet_files(name)))
+
+    def data_bytes(self, name: str, columns: Sequence[str] | None = None) -> int:
+        """Uncompressed bytes of a step's Parquet data, of ``columns`` only when given, summed from
+        the files' footers (no data page is read): about what its rows take in memory."""
+        import pyarrow.parquet as pq
+
+        total = 0
+        for path in self.parquet_files(name):
+            with self.fs.open_input_file(path) as f:
+                meta = pq.ParquetFile(f).metadata
+            for g in range(meta.num_row_groups):
+                group = meta.row_group(g)
+                for c in range(group.num_columns):
+                    chunk = group.column(c)
+                    if columns is None or chunk.path_in_schema.split(".")[0] in columns:
+                        total += chunk.total_uncompressed_size
+        return total
 
     def clear(self, name: str) -> None:
         """Remove a step's folder (nothing when absent)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -38,6 +39,19 @@ log = logging.getLogger(__name__)
 
 # Seed text per hash-join partition (bytes) when ``luxit judge`` joins pairs with their seeds.
 JOIN_PARTITION_BYTES = 64 * 1024 * 1024
+JOIN_AGGREGATOR_CPUS = 0.05
+
+
+def join_aggregator_args(data_bytes: int, partitions: int) -> dict[str, Any]:
+    """Resources of each aggregator of the pairs-seeds join, from the size of both sides.
+
+    Left to itself, Ray sizes them from the first seed file it reads: seeds of one large file and
+    many small ones made it extrapolate 4.3 GiB for 70 MB and reserve a node's whole memory for
+    the aggregator, which left the reads no budget, and the step never started (BENCHMARKS.md,
+    layout ``skewed``). Ray's own rule is kept: a partition held ~4 times over (shuffled in,
+    joined, out), and a token CPU (an aggregator waits on the network until it joins).
+    """
+    return {"num_cpus": JOIN_AGGREGATOR_CPUS, "memory": 4 * max(1, math.ceil(data_bytes / partitions))}
 
 
 def _pairs_ok(t: Any) -> Any:
@@ -84,17 +98,17 @@ class JudgeStep(LLMStep):
             })
 
     def source(self, run: runs.RunDir) -> Any:
-        import math
-
         import ray
 
         pairs = ray.data.read_parquet(run.fs_path(runs.PAIRS), filesystem=run.fs)
-        seed_bytes = run.size_bytes(runs.SEEDS)
-        if not self.section.include_source or not seed_bytes:
+        if not self.section.include_source or not run.parquet_files(runs.SEEDS):
             return pairs
+        text_bytes = run.data_bytes(runs.SEEDS, [S.DOC_ID, S.TEXT])
+        partitions = max(1, math.ceil(text_bytes / JOIN_PARTITION_BYTES))
         texts = ray.data.read_parquet(run.fs_path(runs.SEEDS), filesystem=run.fs, columns=[S.DOC_ID, S.TEXT])
-        return pairs.join(texts, join_type="left_outer", on=(S.DOC_ID,),
-                          num_partitions=max(1, math.ceil(seed_bytes / JOIN_PARTITION_BYTES)))
+        return pairs.join(texts, join_type="left_outer", on=(S.DOC_ID,), num_partitions=partitions,
+                          aggregator_ray_remote_args=join_aggregator_args(
+                              text_bytes + run.data_bytes(runs.PAIRS), partitions))
 
     def expected_rows(self, run: runs.RunDir) -> int:
         if run.is_done(runs.PAIRS):
