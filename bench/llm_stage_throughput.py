@@ -46,6 +46,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 SAMPLE_S = 0.05
+# The endpoint stands in for a remote server but shares this machine's cores with the job. Ray
+# starts its workers (the stage actors) at niceness 15; the endpoint gets the same, so neither
+# takes the cores from the other by priority (at niceness 0 it did: the actors' first requests
+# waited ~1.5 s behind it and the driver at the start of a step).
+ENDPOINT_NICE = int(os.environ.get("RAY_worker_niceness", "15"))
 WORDS = ("d'Stad", "Lëtzebuerg", "Regierung", "Gemeng", "Schoul", "Bierger", "Projet", "Musel", "Éislek",
          "Minister", "Chamber", "Wee", "Geschicht", "Konscht", "Kultur", "Wirtschaft", "Ëmwelt", "Zuch")
 
@@ -146,10 +151,14 @@ class PeakPss:
         self.root_pid, self.exclude, self.every_s = root_pid, exclude, every_s
         self.peak = self.driver_peak = 0
         self.cpu: dict[int, tuple[str, float]] = {}  # pid -> (name, CPU seconds last seen)
+        self.cpu0: dict[int, float] = {}  # pid -> CPU seconds when the measurement started
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def __enter__(self) -> PeakPss:
+        self.sample()
+        # The driver (this process) and a warm cluster's processes ran before: count from here.
+        self.cpu0 = {pid: sec for pid, (_, sec) in self.cpu.items()}
         self._thread.start()
         return self
 
@@ -182,11 +191,12 @@ class PeakPss:
             self.sample()
 
     def cpu_by_name(self) -> dict[str, float]:
-        """CPU seconds per process name (Ray names its workers by task or actor), as last sampled."""
+        """CPU seconds per process name (Ray names its workers by task or actor) spent since the
+        measurement started, as last sampled."""
         out: dict[str, float] = {}
-        for name, sec in self.cpu.values():
+        for pid, (name, sec) in self.cpu.items():
             key = name.split(" ")[0][:60]
-            out[key] = round(out.get(key, 0.0) + sec, 1)
+            out[key] = round(out.get(key, 0.0) + sec - self.cpu0.get(pid, 0.0), 1)
         return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
@@ -291,7 +301,7 @@ def run_once(mode: str, seeds: int, layout: str, in_flight: int, latency: float,
         env_before = os.environ.get("LUXIT_BENCH_FAULTS")
         os.environ["LUXIT_BENCH_FAULTS"] = "1" if faults else "0"
         srv = spawn_server(latency=latency, latency_p99=4 * latency if shape == "lognormal" else None,
-                           log_path=log_path, log_light=True, script="bench.scripted_llm:reply")
+                           log_path=log_path, log_light=True, script="bench.scripted_llm:reply", nice=ENDPOINT_NICE)
         if env_before is None:
             os.environ.pop("LUXIT_BENCH_FAULTS", None)
         try:

@@ -467,6 +467,7 @@ def spawn_server(
     python: str | None = None,
     latency_p99: float | None = None,
     log_light: bool = False,
+    nice: int = 0,
 ) -> ServerProcess:
     """Run the server as a subprocess (``workers`` processes sharing the port with SO_REUSEPORT).
 
@@ -480,6 +481,8 @@ def spawn_server(
         python: Interpreter (default: this one).
         latency_p99: Log-normal answer times (``latency`` the median, this the 99th percentile).
         log_light: One log line per answered request with its start and end, no body.
+        nice: Added to the server's niceness (a benchmark gives it the niceness of the Ray
+            workers it shares the cores with).
     """
     cmd = [python or sys.executable, str(Path(__file__).resolve()), "--port", str(port), "--latency", str(latency),
            "--workers", str(workers)]
@@ -495,6 +498,8 @@ def spawn_server(
         cmd += ["--log-light"]
     env = dict(os.environ)
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
+    if nice:
+        cmd = ["nice", "-n", str(nice), *cmd]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
     line = proc.stdout.readline() if proc.stdout else ""
     if not line.startswith("READY "):
