@@ -101,9 +101,9 @@ class JudgeStep(LLMStep):
         import ray
 
         pairs = ray.data.read_parquet(run.fs_path(runs.PAIRS), filesystem=run.fs)
-        if not self.section.include_source or not run.parquet_files(runs.SEEDS):
+        text_bytes = run.data_bytes(runs.SEEDS, [S.DOC_ID, S.TEXT]) if self.section.include_source else 0
+        if not text_bytes:
             return pairs
-        text_bytes = run.data_bytes(runs.SEEDS, [S.DOC_ID, S.TEXT])
         partitions = max(1, math.ceil(text_bytes / JOIN_PARTITION_BYTES))
         texts = ray.data.read_parquet(run.fs_path(runs.SEEDS), filesystem=run.fs, columns=[S.DOC_ID, S.TEXT])
         return pairs.join(texts, join_type="left_outer", on=(S.DOC_ID,), num_partitions=partitions,
