@@ -203,6 +203,9 @@ class Server:
         self.base_url = ""
         self.in_flight = 0  # requests being answered now
         self.max_in_flight = 0  # the most seen at once
+        # Requests whose client went away before the answer (their handler is cancelled, as
+        # vLLM aborts such a request): a hedged copy that lost, a client timeout.
+        self.cancelled = 0
         # Fixed-latency fast path (benchmarks): one pre-built body, no per-request work.
         self._fast_body = json.dumps(
             {
@@ -245,7 +248,8 @@ class Server:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5, handle_signals=False)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5, handle_signals=False,
+                                     handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self._port, reuse_port=self._reuse_port or None, backlog=8192)
         await site.start()
@@ -293,6 +297,7 @@ class Server:
             self.requests.clear()
             self._attempts.clear()
             self.max_in_flight = 0
+            self.cancelled = 0
 
     # -- handlers ----------------------------------------------------------------------
     async def _models(self, request: web.Request) -> web.Response:
@@ -330,6 +335,9 @@ class Server:
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             return await self._answer(request)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
         finally:
             self.in_flight -= 1
 
@@ -365,13 +373,19 @@ class Server:
             )
         delay = reply.delay + self._latency_s()
         if self.log_light and not reply.hang and not reply.drop:
+            # ``d``: the answer time drawn for it, also for a request cancelled before its answer
+            # (status "cancelled"), so a benchmark can take the endpoint's mean answer time from
+            # every draw, not only from the answers a hedging client waited for.
             try:
                 if delay:
                     await asyncio.sleep(delay)
                 return self._response(req, reply)
+            except asyncio.CancelledError:
+                status = "cancelled"
+                raise
             finally:
                 self._log({"t": t, "t_end": time.time(), "n": n, "key": key, "status": status,
-                           "model": body.get("model")})
+                           "model": body.get("model"), "d": round(delay, 4)})
         if reply.hang:
             try:
                 await asyncio.wait_for(self._stop_event.wait(), reply.hang_s)

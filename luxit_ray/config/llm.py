@@ -52,6 +52,20 @@ class EndpointConfig(StrictModel):
     max_retries: int = Field(default=8, ge=0, description="Retries of one request on 429/408/5xx/timeouts.")
     backoff_base_s: float = Field(default=1.0, gt=0, description="First backoff delay; doubles per retry, with full jitter.")
     backoff_max_s: float = Field(default=60.0, gt=0, description="Cap on one backoff delay.")
+    hedge_quantile: float | None = Field(
+        default=None, gt=0.5, lt=1,
+        description=(
+            "Send a second copy of a request still unanswered after this quantile of the endpoint's recent "
+            "answer times (e.g. 0.75), into a slot no request waits for; the first answer wins, the other is "
+            "cancelled. Cuts the tail a long-tailed endpoint leaves at the end of each step. Null: off. "
+            "A copy can be billed; with a reasoning model sampling at a temperature the first answer tends "
+            "to be the shorter one (see luxit_ray/llm/hedge.py)."
+        ),
+    )
+    hedge_budget: float = Field(
+        default=0.05, gt=0, le=1,
+        description="Most second copies per request sent when hedging (0.05: one per 20 requests).",
+    )
     price_input_per_mtok: float = Field(default=0.0, ge=0, description="Price per million input tokens (USD).")
     price_output_per_mtok: float = Field(default=0.0, ge=0, description="Price per million output tokens (USD), reasoning included.")
 

@@ -27,6 +27,8 @@ _COUNTERS = (
     "prompt_tokens",
     "completion_tokens",
     "reasoning_tokens",
+    "hedges",  # second copies sent (luxit_ray.llm.hedge); each may be billed
+    "hedge_wins",  # second copies that answered first
 )
 _FLUSH_EVERY_S = 1.0
 
@@ -149,6 +151,8 @@ class AccountantHandle:
             else:
                 c["requests"] += 1
                 c["retries"] += completion.retries
+                c["hedges"] += completion.hedges
+                c["hedge_wins"] += int(completion.hedge_won)
                 c["prompt_tokens"] += completion.prompt_tokens
                 c["completion_tokens"] += completion.completion_tokens
                 c["reasoning_tokens"] += completion.reasoning_tokens

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 from luxit_ray.config.llm import EndpointConfig, SamplingConfig
 from luxit_ray.errors import AuthError, EndpointError
 from luxit_ray.llm.cache import RequestCache
+from luxit_ray.llm.hedge import Hedger, Slots
 from luxit_ray.llm.request import body_key, build_body, merge_sampling
 from luxit_ray.llm.transport import RawResponse, Transport, TransportError, make_transport
 
@@ -78,6 +79,8 @@ class Completion:
         retries: Retries spent on this request.
         cache_hit: The response came from the request cache (nothing was spent).
         latency_s: Wall time of the call, retries and waits included.
+        hedges: Second copies sent for this request (see :mod:`luxit_ray.llm.hedge`).
+        hedge_won: A second copy's answer came first.
         error: None on success, else ``"<kind>: <detail>"``.
         error_kind: One of :data:`ERROR_KINDS` or None.
     """
@@ -93,6 +96,8 @@ class Completion:
     latency_s: float = 0.0
     error: str | None = None
     error_kind: str | None = None
+    hedges: int = 0
+    hedge_won: bool = False
 
     @property
     def ok(self) -> bool:
@@ -108,6 +113,7 @@ class Completion:
                 "reasoning_tokens": self.reasoning_tokens,
                 "cached": self.cache_hit,
                 "retries": self.retries,
+                "hedges": self.hedges,
             },
             sort_keys=True,
         )
@@ -115,7 +121,7 @@ class Completion:
     def to_record(self) -> dict[str, Any]:
         """What the request cache stores (no per-call bookkeeping)."""
         d = asdict(self)
-        for k in ("retries", "cache_hit"):
+        for k in ("retries", "cache_hit", "hedges", "hedge_won"):
             d.pop(k)
         return d
 
@@ -123,7 +129,7 @@ class Completion:
     def from_record(cls, record: Mapping[str, Any]) -> Completion:
         """A cache hit rebuilt from :meth:`to_record` output."""
         fields = {k: record[k] for k in cls.__dataclass_fields__ if k in record}
-        fields.update(cache_hit=True, retries=0, latency_s=0.0)
+        fields.update(cache_hit=True, retries=0, latency_s=0.0, hedges=0, hedge_won=False)
         return cls(**fields)
 
 
@@ -317,7 +323,7 @@ class LLMClient:
 
             accountant = AccountantHandle.local()
         self.accountant = accountant
-        self._sems: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+        self._slots: dict[asyncio.AbstractEventLoop, tuple[Slots, Hedger | None]] = {}
         self._loop_thread: _LoopThread | None = None
         self._loop_lock = threading.Lock()
         self._last_merge: tuple[SamplingConfig | None, SamplingConfig] | None = None
@@ -482,14 +488,27 @@ class LLMClient:
         self._last_merge = (sampling, merged)
         return merged
 
-    def _semaphore(self) -> asyncio.Semaphore:
-        # One bound per event loop (a semaphore belongs to its loop); chat_many and
+    def _bound(self) -> tuple[Slots, Hedger | None]:
+        # One bound per event loop (its waiters are that loop's futures); chat_many and
         # chat_many_async share the client's own loop, so they share one bound.
         loop = asyncio.get_running_loop()
-        sem = self._sems.get(loop)
-        if sem is None:
-            sem = self._sems[loop] = asyncio.Semaphore(self.endpoint.max_in_flight)
-        return sem
+        bound = self._slots.get(loop)
+        if bound is None:
+            ep = self.endpoint
+            slots = Slots(ep.max_in_flight)
+            hedger = None
+            if ep.hedge_quantile is not None:
+                hedger = Hedger(ep.hedge_quantile, ep.hedge_budget)
+                hedger.bind(slots)
+            bound = self._slots[loop] = (slots, hedger)
+        return bound
+
+    @property
+    def hedge_delay_s(self) -> float | None:
+        """The current hedging delay on the client's own loop (None: not hedging yet or at all)."""
+        lt = self._loop_thread
+        bound = self._slots.get(lt.loop) if lt is not None else None
+        return bound[1].delay_s if bound is not None and bound[1] is not None else None
 
     def _estimate_tokens(self, body: dict[str, Any], params: SamplingConfig) -> int:
         chars = 0
@@ -505,14 +524,31 @@ class LLMClient:
         ep = self.endpoint
         payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
         estimate = self._estimate_tokens(body, params) if self.limiter is not None else 0
-        sem = self._semaphore()
-        retries = 0
+        slots, hedger = self._bound()
+        retries = hedges = 0
+        hedge_won = False
+
+        async def post() -> RawResponse:
+            return await self._transport.post("/chat/completions", payload)
+
+        async def post_copy() -> RawResponse:
+            if self.limiter is not None:
+                await self.limiter.acquire(estimate)  # a copy is a request the endpoint counts
+            return await post()
+
         while True:
             if self.limiter is not None:
                 await self.limiter.acquire(estimate)
             try:
-                async with sem:
-                    raw = await self._transport.post("/chat/completions", payload)
+                async with slots:
+                    if hedger is None:
+                        raw = await post()
+                    else:
+                        raw, copies, won = await hedger.send(post, post_copy)
+                        hedges += copies
+                        hedge_won = hedge_won or won
+                        if isinstance(raw, TransportError):
+                            raise raw  # both sends failed: the first one's failure
                 comp = self._interpret(raw)
             except _Retry as r:
                 failure = r
@@ -520,6 +556,7 @@ class LLMClient:
                 failure = _Retry(e.kind, e.detail)
             else:
                 comp.retries = retries
+                comp.hedges, comp.hedge_won = hedges, hedge_won
                 comp.latency_s = time.monotonic() - t0
                 if self.limiter is not None:
                     self.limiter.settle(comp.prompt_tokens + comp.completion_tokens - estimate)
@@ -527,6 +564,7 @@ class LLMClient:
             if retries >= ep.max_retries:
                 return Completion(
                     retries=retries,
+                    hedges=hedges,
                     latency_s=time.monotonic() - t0,
                     error=f"{failure.kind}: {failure.detail} (after {retries} retries)",
                     error_kind=failure.kind,

@@ -109,7 +109,7 @@ def split_parquet(run: Any, src: str, out_schema: Any, outputs: dict[str, Any]) 
 
 def usage_slot() -> dict[str, Any]:
     """Zeroed usage counters of one model or judge."""
-    return {"requests": 0, "cache_hits": 0, "retries": 0, "prompt_tokens": 0, "completion_tokens": 0,
+    return {"requests": 0, "cache_hits": 0, "retries": 0, "hedges": 0, "prompt_tokens": 0, "completion_tokens": 0,
             "reasoning_tokens": 0, "errors": 0, "cost_usd": 0.0}
 
 
@@ -120,6 +120,7 @@ def add_usage(slot: dict[str, Any], usage: dict[str, Any], endpoint: Any, error_
     else:
         slot["requests"] += 1
         slot["retries"] += int(usage.get("retries") or 0)
+        slot["hedges"] += int(usage.get("hedges") or 0)
         for k in ("prompt_tokens", "completion_tokens", "reasoning_tokens"):
             slot[k] += int(usage.get(k) or 0)
         slot["cost_usd"] += (int(usage.get("prompt_tokens") or 0) * endpoint.price_input_per_mtok
@@ -139,8 +140,8 @@ FREE = FreeEndpoint()
 
 
 def usage_table(usage: dict[str, dict[str, Any]], key: str) -> dict[str, Any]:
-    cols = [key, "requests", "cached", "retries", "tok in", "tok out", "reasoning", "USD"]
-    rows = [[name, u["requests"], u["cache_hits"], u["retries"], u["prompt_tokens"], u["completion_tokens"],
+    cols = [key, "requests", "cached", "retries", "hedged", "tok in", "tok out", "reasoning", "USD"]
+    rows = [[name, u["requests"], u["cache_hits"], u["retries"], u.get("hedges", 0), u["prompt_tokens"], u["completion_tokens"],
              u["reasoning_tokens"], round(u["cost_usd"], 4)] for name, u in sorted(usage.items())]
     return {"columns": cols, "rows": rows}
 

@@ -178,6 +178,7 @@ def generate_counts(run: runs.RunDir, rows: str, n_seeds: int, endpoints: Mappin
         "duplicate_pair_ids": dup_ids,
         "cache_hits": sum(s["cache_hits"] for s in usage.values()),
         "retries": sum(s["retries"] for s in usage.values()),
+        "hedges": sum(s["hedges"] for s in usage.values()),
         "usage": usage,
         "cost_usd": round(sum(s["cost_usd"] for s in usage.values()), 6),
     }

@@ -241,5 +241,6 @@ def judge_counts(run: runs.RunDir, n_pairs: int, jc: Any, endpoints: dict[str, A
         "usage": usage,
         "cache_hits": sum(s["cache_hits"] for s in by_judge.values()),
         "retries": sum(s["retries"] for s in by_judge.values()),
+        "hedges": sum(s["hedges"] for s in by_judge.values()),
         "cost_usd": round(sum(s["cost_usd"] for s in by_judge.values()), 6),
     }

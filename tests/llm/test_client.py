@@ -43,6 +43,7 @@ def test_success_exact_usage_and_reasoning(openai_server, endpoint):
     assert comp.retries == 0 and comp.cache_hit is False
     assert json.loads(comp.usage_json()) == {
         "prompt_tokens": 17, "completion_tokens": 42, "reasoning_tokens": 30, "cached": False, "retries": 0,
+        "hedges": 0,
     }
     assert openai_server.count() == 1
 

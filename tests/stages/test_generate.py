@@ -110,7 +110,7 @@ def test_rows_for_every_outcome(server):
         assert r[S.PAIR_ID] == pair_id(r[S.DOC_ID], sha, MODEL, r[S.PAIR_INDEX])
         assert (r[S.PROMPT_NAME], r[S.PROMPT_SHA], r[S.MODEL], r[S.ENDPOINT]) == ("generate", sha, MODEL, "local")
         assert json.loads(r[S.USAGE]) == {"prompt_tokens": 900, "completion_tokens": 300, "reasoning_tokens": 120,
-                                          "cached": False, "retries": 0}
+                                          "cached": False, "retries": 0, "hedges": 0}
         assert r[S.CACHE_HIT] is False
     assert len({r[S.PAIR_ID] for r in rows}) == len(rows)
     by = {(r[S.DOC_ID], r[S.PAIR_INDEX]): r for r in rows}

@@ -1,0 +1,57 @@
+"""Hedged requests through the real generate step on a real local Ray: the endpoint's setting
+reaches the stage actors' clients, the copies answer, the losers are cancelled at the server, and
+the manifest counts the copies."""
+
+from __future__ import annotations
+
+import json
+
+from luxit_ray import pipeline, runs
+from luxit_ray import schema as S
+from luxit_ray.config import load_job
+from tests.integration.test_generate_judge import (
+    endpoint,
+    pairs_for,
+    read_rows,
+    write_job,
+    write_seeds,
+)
+from tests.openai_server import Reply, start_server
+
+SEEDS = 160
+SLOW_FROM = 140  # first sends from this request on straggle; the client knows its answer times by then
+
+
+def test_stragglers_of_a_step_are_hedged_and_counted(ray_local, tmp_path):
+    def reply(req) -> Reply:
+        title = req.user_text.split("title: ", 1)[1].split(";", 1)[0].split(")", 1)[0]
+        body = Reply(content=json.dumps({"pairs": pairs_for(title)}, ensure_ascii=False), delay=0.02)
+        if req.attempt == 0 and req.n >= SLOW_FROM:
+            body.delay = 20.0  # a straggler: without its copy the step would take 20 s more
+        return body
+
+    server = start_server(reply)
+    try:
+        job = write_job(
+            tmp_path,
+            {"gen": endpoint(server.base_url, "gen-model", timeout_s=60.0, max_in_flight=64,
+                             hedge_quantile=0.9, hedge_budget=1.0)},
+            generate={"endpoint": "gen", "concurrency": 1, "max_error_rate": 0.0},
+        )
+        run_dir = tmp_path / "runs" / "itest-1"
+        titles = [f"Uertschaft {i}" for i in range(SEEDS)]
+        write_seeds(run_dir, titles)
+        pipeline.run_generate(load_job(job))
+    finally:
+        server.stop()
+    stragglers = SEEDS - SLOW_FROM
+    first_sends = [r for r in server.requests if r["attempt"] == 0]
+    copies = [r for r in server.requests if r["attempt"] == 1]
+    assert len(first_sends) == SEEDS and len(copies) == stragglers
+    assert server.cancelled == stragglers  # every straggling first send was abandoned
+    pairs = read_rows(run_dir / runs.PAIRS)
+    assert len(pairs) == 3 * SEEDS and {r[S.TITLE] for r in pairs} == set(titles)
+    m = runs.RunDir(run_dir).manifest()["steps"]["generate"]
+    assert m["hedges"] == stragglers and m["usage"]["gen-model"]["hedges"] == stragglers
+    assert sum(json.loads(r[S.USAGE])["hedges"] for r in pairs) == 3 * stragglers  # on each pair of the seed
+    assert m["wall_s"] < 15.0  # far from the 20 s a straggler takes

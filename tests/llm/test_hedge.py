@@ -1,0 +1,230 @@
+"""Hedged requests (luxit_ray.llm.hedge) against the real local OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from luxit_ray.llm.accounting import AccountantHandle
+from luxit_ray.llm.cache import RequestCache
+from luxit_ray.llm.client import LLMClient
+from luxit_ray.llm.hedge import MIN_SAMPLES, Hedger, Slots
+from tests.openai_server import Reply
+
+FAST = 0.02
+
+
+def _ask(text: str) -> tuple[list[dict[str, str]], None]:
+    return ([{"role": "user", "content": text}], None)
+
+
+def _warm(client: LLMClient, n: int = MIN_SAMPLES) -> None:
+    """Answers enough requests for the client to know its endpoint's answer times."""
+    comps = client.chat_many([_ask(f"warm {i}") for i in range(n)])
+    assert all(c.ok and c.hedges == 0 for c in comps)
+
+
+def _script(slow: dict[str, float], copy: Reply | None = None):
+    """Every request answers in FAST s, except the first send of a text in ``slow`` (its delay);
+    a second send of the same request gets ``copy`` (default: a fast answer)."""
+
+    def reply(req):
+        text = req.user_text
+        if req.attempt == 0 and text in slow:
+            return Reply(content=f"first {text}", delay=slow[text])
+        if req.attempt >= 1:
+            r = copy or Reply(delay=FAST)
+            return Reply(**{**r.__dict__, "content": f"copy {text}" if r.status == 200 else r.content})
+        return Reply(content=f"answer {text}", delay=FAST)
+
+    return reply
+
+
+def test_a_straggler_gets_one_copy_and_the_first_answer_wins(openai_server, endpoint, tmp_path):
+    openai_server.set_script(_script({"slow": 5.0}))
+    acc = AccountantHandle.local()
+    client = LLMClient("local", endpoint(hedge_quantile=0.9, hedge_budget=1.0, max_in_flight=8),
+                       cache=RequestCache(str(tmp_path / "cache")), accountant=acc)
+    try:
+        _warm(client)
+        assert client.hedge_delay_s is not None and client.hedge_delay_s < 0.5
+        t0 = time.monotonic()
+        [comp] = client.chat_many([_ask("slow")])
+        took = time.monotonic() - t0
+    finally:
+        client.close()
+    assert comp.ok and comp.content == "copy slow"
+    assert (comp.hedges, comp.hedge_won, comp.retries) == (1, True, 0)
+    assert took < 2.0  # not the first send's 5 s
+    slow = [r for r in openai_server.requests if r["body"]["messages"][0]["content"] == "slow"]
+    assert [r["attempt"] for r in slow] == [0, 1]
+    # The first send was abandoned: the server saw its client go away.
+    deadline = time.monotonic() + 5
+    while openai_server.cancelled < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert openai_server.cancelled == 1
+    # The answer that won is what the cache holds, and the copy is counted.
+    rerun = LLMClient("local", endpoint(), cache=RequestCache(str(tmp_path / "cache")))
+    try:
+        [again] = rerun.chat_many([_ask("slow")])
+    finally:
+        rerun.close()
+    assert again.cache_hit and again.content == "copy slow"
+    total = acc.snapshot()["total"]
+    assert (total["requests"], total["hedges"], total["hedge_wins"]) == (MIN_SAMPLES + 1, 1, 1)
+
+
+def test_no_copy_before_enough_answer_times_are_known(openai_server, endpoint):
+    openai_server.set_script(_script({"slow": 0.6}))
+    client = LLMClient("local", endpoint(hedge_quantile=0.9, hedge_budget=1.0))
+    try:
+        _warm(client, MIN_SAMPLES - 2)
+        assert client.hedge_delay_s is None
+        [comp] = client.chat_many([_ask("slow")])
+    finally:
+        client.close()
+    assert comp.content == "first slow" and comp.hedges == 0
+    assert openai_server.count() == MIN_SAMPLES - 1
+
+
+def test_copies_never_take_a_slot_a_request_waits_for(openai_server, endpoint):
+    # Two slots: while the straggler runs, the other slot works through a queue of requests that
+    # outlasts it, so there is never an idle slot for a copy.
+    openai_server.set_script(_script({"slow": 1.0, **{f"q{i}": 0.3 for i in range(6)}}))
+    client = LLMClient("local", endpoint(hedge_quantile=0.9, hedge_budget=1.0, max_in_flight=2))
+    try:
+        _warm(client)
+        comps = client.chat_many([_ask("slow")] + [_ask(f"q{i}") for i in range(6)])
+    finally:
+        client.close()
+    # The straggler ran its whole second with the other slot's queue waiting: no copy of it.
+    assert comps[0].content == "first slow" and comps[0].hedges == 0
+    assert [r["attempt"] for r in openai_server.requests if r["body"]["messages"][0]["content"] == "slow"] == [0]
+    assert all(c.ok for c in comps)
+    assert openai_server.max_in_flight <= 2  # copies of the last requests share the same two slots
+
+
+def test_copies_stay_within_the_budget_and_the_in_flight_bound(openai_server, endpoint):
+    slow = {f"s{i}": 1.5 for i in range(10)}
+    openai_server.set_script(_script(slow))
+    client = LLMClient("local", endpoint(hedge_quantile=0.9, hedge_budget=0.05, max_in_flight=16))
+    try:
+        _warm(client)
+        openai_server.clear()
+        comps = client.chat_many([_ask(t) for t in slow])
+    finally:
+        client.close()
+    # Credit: 0.05 per request sent, MIN_SAMPLES + 10 requests -> 3 whole copies.
+    expected = int((MIN_SAMPLES + 10) * 0.05)
+    assert sum(c.hedges for c in comps) == expected
+    assert sum(c.hedge_won for c in comps) == expected
+    assert sum(1 for r in openai_server.requests if r["attempt"] == 1) == expected
+    assert all(c.ok for c in comps)
+    assert openai_server.max_in_flight <= 13  # 10 first sends + 3 copies, never above 16
+
+
+def test_a_failed_copy_waits_for_the_first_send(openai_server, endpoint):
+    openai_server.set_script(_script({"slow": 0.8}, copy=Reply(status=500, delay=FAST)))
+    client = LLMClient("local", endpoint(hedge_quantile=0.9, hedge_budget=1.0))
+    try:
+        _warm(client)
+        [comp] = client.chat_many([_ask("slow")])
+    finally:
+        client.close()
+    assert comp.ok and comp.content == "first slow"
+    assert (comp.hedges, comp.hedge_won, comp.retries) == (1, False, 0)
+
+
+def test_a_failed_first_send_loses_to_the_copy(openai_server, endpoint):
+    def reply(req):
+        if req.user_text == "slow" and req.attempt == 0:
+            return Reply(status=503, delay=0.8)
+        if req.user_text == "slow":
+            return Reply(content="copy slow", delay=0.2)
+        return Reply(delay=FAST)
+
+    openai_server.set_script(reply)
+    client = LLMClient("local", endpoint(hedge_quantile=0.9, hedge_budget=1.0))
+    try:
+        _warm(client)
+        [comp] = client.chat_many([_ask("slow")])
+    finally:
+        client.close()
+    assert comp.ok and comp.content == "copy slow"
+    assert (comp.hedges, comp.hedge_won, comp.retries) == (1, True, 0)
+
+
+def test_both_sends_failing_goes_to_the_retry_logic(openai_server, endpoint):
+    def reply(req):
+        if req.user_text == "slow" and req.attempt < 2:
+            return Reply(status=503, delay=0.5 if req.attempt == 0 else 0.1)
+        if req.user_text == "slow":
+            return Reply(content="retried", delay=FAST)
+        return Reply(delay=FAST)
+
+    openai_server.set_script(reply)
+    client = LLMClient("local", endpoint(hedge_quantile=0.9, hedge_budget=1.0))
+    try:
+        _warm(client)
+        [comp] = client.chat_many([_ask("slow")])
+    finally:
+        client.close()
+    assert comp.ok and comp.content == "retried"
+    assert (comp.hedges, comp.retries) == (1, 1)
+
+
+def test_hedging_config_is_validated(endpoint):
+    with pytest.raises(ValueError, match="hedge_quantile"):
+        endpoint(hedge_quantile=0.3)
+    with pytest.raises(ValueError, match="hedge_budget"):
+        endpoint(hedge_quantile=0.9, hedge_budget=0)
+    with pytest.raises(ValueError, match="quantile"):
+        Hedger(1.0, 0.1)
+
+
+def test_slots_hand_a_freed_slot_to_the_oldest_waiter_never_to_a_copy():
+    async def main() -> None:
+        freed: list[int] = []
+        slots = Slots(1, on_free=lambda: freed.append(slots.free))
+        await slots.take()
+        assert not slots.idle() and not slots.try_take()
+        waiter = asyncio.ensure_future(slots.take())
+        await asyncio.sleep(0)
+        slots.give()  # straight to the waiter: no idle slot in between
+        await waiter
+        assert freed == [] and slots.free == 0
+        slots.give()
+        assert freed == [1] and slots.idle() and slots.try_take() and slots.free == 0
+        # A waiter cancelled after it was handed the slot passes it on.
+        late = asyncio.ensure_future(slots.take())
+        await asyncio.sleep(0)
+        slots.give()
+        late.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await late
+        assert slots.free == 1
+
+    asyncio.run(main())
+
+
+def test_both_sends_dropped_still_count_the_copy(openai_server, endpoint):
+    def reply(req):
+        if req.user_text == "slow" and req.attempt < 2:
+            return Reply(drop=True, delay=0.5 if req.attempt == 0 else 0.1)
+        if req.user_text == "slow":
+            return Reply(content="retried", delay=FAST)
+        return Reply(delay=FAST)
+
+    openai_server.set_script(reply)
+    acc = AccountantHandle.local()
+    client = LLMClient("local", endpoint(hedge_quantile=0.9, hedge_budget=1.0), accountant=acc)
+    try:
+        _warm(client)
+        [comp] = client.chat_many([_ask("slow")])
+    finally:
+        client.close()
+    assert comp.ok and comp.content == "retried"
+    assert (comp.hedges, comp.hedge_won, comp.retries) == (1, False, 1)
+    assert acc.snapshot()["total"]["hedges"] == 1
