@@ -9,10 +9,15 @@ the start and end of every answer; every figure below comes from that log:
 
 - ``ideal``: requests x mean latency / (configured in-flight x wall), wall from the step's first
   request to its last response (Little's law: 1.0 means every slot was busy all the time);
+  requests are the answers the client waited for, the mean latency is the mean of every answer
+  time the endpoint drew (also for the sends a hedging client cancelled, ``--hedge``);
+- ``attainable``: the same for a perfect client that sends each request once, refilling every
+  slot the instant it frees, on the very same answer times (greedy list scheduling);
 - in-flight percentiles (p5, p50, p95) sampled every 50 ms over the wall;
 - ``tail_s``: seconds spent below 90% of the configured in-flight count (ramp-up included);
 - client CPU per request: CPU seconds of this process and every process it started (Ray's
-  GCS, raylet, workers, actors; not the endpoint) divided by the requests;
+  GCS, raylet, workers, actors; not the endpoint), each sampled every 2 s from the run's start
+  and once at its end (a process that lives under 2 s is missed), divided by the requests;
 - a PNG of in-flight over time per run (``--png-dir``).
 
 The client alone (``bench/llm_throughput.py``, our LLMClient with no Ray) is measured in the
@@ -23,6 +28,7 @@ Usage::
     python bench/llm_stage_throughput.py                             # 20k seeds, four configurations
     python bench/llm_stage_throughput.py --seeds 2000 --configs 1024:2:fixed --modes two-pass
     python bench/llm_stage_throughput.py --modes streamed,two-pass --configs 1024:2:lognormal
+    python bench/llm_stage_throughput.py --seeds 100000 --configs 4096:8:lognormal --hedge 0.75
 
 A configuration is ``IN_FLIGHT:LATENCY_S:SHAPE`` with SHAPE ``fixed`` or ``lognormal`` (median
 LATENCY_S, p99 4x LATENCY_S: 2 s / 8 s as in the issue). IN_FLIGHT is split over ``--actors``
@@ -88,13 +94,17 @@ def write_seeds(run_dir: Path, n: int, layout: str) -> None:
 
 
 def job(out: Path, base_url: str, actors: int, in_flight: int, batch: int | None, latency: float,
-        rows_per_slot: float | None = None) -> Any:
+        rows_per_slot: float | None = None, hedge: float | None = None, hedge_budget: float | None = None) -> Any:
     """The job config of one measured run."""
     from luxit_ray.config import job_from_dict
 
     per_actor = max(1, in_flight // actors)
     ep = {"base_url": base_url, "structured_output": "json_schema", "max_in_flight": per_actor,
           "timeout_s": max(60.0, latency * 20), "max_retries": 4, "backoff_base_s": 0.2, "backoff_max_s": 2.0}
+    if hedge:
+        ep["hedge_quantile"] = hedge
+        if hedge_budget:
+            ep["hedge_budget"] = hedge_budget
     data = {
         "run": {"name": "bench", "output_dir": str(out), "run_id": "bench-1",
                 "ray": {"num_cpus": max(4, actors)}},
@@ -106,29 +116,6 @@ def job(out: Path, base_url: str, actors: int, in_flight: int, batch: int | None
     if rows_per_slot:
         data["generate"]["rows_per_slot"] = data["judge"]["rows_per_slot"] = rows_per_slot
     return job_from_dict(data, source="bench")
-
-
-def _tree_cpu_s(root_pid: int, exclude: set[int]) -> float:
-    """CPU seconds of a process and all its descendants (those ended and reaped included, through
-    their parents' children times), leaving out ``exclude`` and their descendants."""
-    import psutil
-
-    total = 0.0
-    try:
-        root = psutil.Process(root_pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
-    skip = set(exclude)
-    for p in procs:
-        try:
-            if p.pid in skip or any(a.pid in skip for a in p.parents()):
-                continue
-            t = p.cpu_times()
-            total += t.user + t.system + t.children_user + t.children_system
-        except psutil.NoSuchProcess:
-            continue
-    return total
 
 
 def _pss(pid: int) -> int:
@@ -165,6 +152,7 @@ class PeakPss:
     def __exit__(self, *exc: Any) -> None:
         self._stop.set()
         self._thread.join()
+        self.sample()  # the processes' CPU up to the end
 
     def sample(self) -> None:
         import psutil
@@ -213,14 +201,18 @@ def analyse(entries: list[dict[str, Any]], in_flight: int) -> dict[str, Any]:
     """Figures of one step from the endpoint's log entries of its model."""
     import numpy as np
 
-    ok = [e for e in entries if "t_end" in e]
+    sent = [e for e in entries if "t_end" in e]  # every send held a slot, cancelled copies too
+    ok = [e for e in sent if e.get("status") != "cancelled"]
     if not ok:
         return {"requests": 0}
-    start = np.array([e["t"] for e in ok])
-    end = np.array([e["t_end"] for e in ok])
+    start = np.array([e["t"] for e in sent])
+    end = np.array([e["t_end"] for e in sent])
     t0, t1 = float(start.min()), float(end.max())
     wall = t1 - t0
-    lat = end - start
+    # The endpoint's mean answer time from every answer time it drew, the sends a hedging client
+    # cancelled included (the answers it waited for are the shorter of two draws).
+    drawn = np.array([e.get("d", e["t_end"] - e["t"]) for e in sent])
+    mean_latency = float(drawn.mean())
     grid = np.arange(t0, t1, SAMPLE_S)
     s_sorted, e_sorted = np.sort(start), np.sort(end)
     live = np.searchsorted(s_sorted, grid, side="right") - np.searchsorted(e_sorted, grid, side="right")
@@ -229,14 +221,24 @@ def analyse(entries: list[dict[str, Any]], in_flight: int) -> dict[str, Any]:
     # instant it frees, from t=0 (greedy list scheduling of the latencies in their start order).
     # The last answers of a step still end one latency after they start: with heavy tails or few
     # requests per slot this bound itself is below 1.
-    best_wall = greedy_makespan(lat[np.argsort(start, kind="stable")], in_flight)
+    # A client that sends each request once: its first sends only, in the order they started.
+    seen: set[str] = set()
+    first_sends = []
+    for i in np.argsort(start, kind="stable"):
+        key = sent[i].get("key")
+        if key not in seen or key is None:
+            seen.add(key)
+            first_sends.append(drawn[i])
+    best_wall = greedy_makespan(first_sends, in_flight)
+    once = float(np.sum(first_sends))
     return {
         "requests": len(ok),
+        "cancelled": len(sent) - len(ok),
         "errors_answered": sum(1 for e in ok if e.get("status") != 200),
         "wall_s": round(wall, 2),
-        "mean_latency_s": round(float(lat.mean()), 3),
-        "ideal": round(len(ok) * float(lat.mean()) / (in_flight * wall), 3) if wall else None,
-        "attainable": round(len(ok) * float(lat.mean()) / (in_flight * best_wall), 3) if best_wall else None,
+        "mean_latency_s": round(mean_latency, 3),
+        "ideal": round(len(ok) * mean_latency / (in_flight * wall), 3) if wall else None,
+        "attainable": round(once / (in_flight * best_wall), 3) if best_wall else None,
         "in_flight_p5": int(np.percentile(live, 5)),
         "in_flight_p50": int(np.percentile(live, 50)),
         "in_flight_p95": int(np.percentile(live, 95)),
@@ -283,7 +285,8 @@ def plot(path: Path, title: str, steps: dict[str, dict[str, Any]], in_flight: in
 
 
 def run_once(mode: str, seeds: int, layout: str, in_flight: int, latency: float, shape: str, actors: int,
-             batch: int | None, png_dir: Path, faults: bool = False, rows_per_slot: float | None = None) -> dict[str, Any]:
+             batch: int | None, png_dir: Path, faults: bool = False, rows_per_slot: float | None = None,
+             hedge: float | None = None, hedge_budget: float | None = None) -> dict[str, Any]:
     """One measured run (fresh endpoint, run folder and request cache; Ray started and stopped)."""
     import ray
 
@@ -305,10 +308,9 @@ def run_once(mode: str, seeds: int, layout: str, in_flight: int, latency: float,
         if env_before is None:
             os.environ.pop("LUXIT_BENCH_FAULTS", None)
         try:
-            cfg = job(out, srv.base_url, actors, in_flight, batch, latency, rows_per_slot)
+            cfg = job(out, srv.base_url, actors, in_flight, batch, latency, rows_per_slot, hedge, hedge_budget)
             runs_mod = __import__("luxit_ray.runs", fromlist=["init_ray"])
             runs_mod.init_ray(cfg)  # started outside the timed part, as a warm cluster would be
-            cpu0 = _tree_cpu_s(os.getpid(), {srv.proc.pid})
             t0 = time.monotonic()
             step_wall = {}
             with PeakPss(os.getpid(), {srv.proc.pid}) as memory:
@@ -322,7 +324,7 @@ def run_once(mode: str, seeds: int, layout: str, in_flight: int, latency: float,
                 else:
                     run_llm_steps(cfg, [GenerateStep(cfg), JudgeStep(cfg)])
             wall = time.monotonic() - t0
-            cpu = _tree_cpu_s(os.getpid(), {srv.proc.pid}) - cpu0
+            cpu = sum(memory.cpu_by_name().values())
             manifest = json.loads((out / "bench-1" / "manifest.json").read_text())
         finally:
             ray.shutdown()
@@ -336,18 +338,24 @@ def run_once(mode: str, seeds: int, layout: str, in_flight: int, latency: float,
         if es:
             figures[name]["offset_s"] = min(e["t"] for e in es) - first
     total_requests = sum(f.get("requests", 0) for f in figures.values())
-    tag = f"{mode}-{in_flight}-{latency:g}s-{shape}-{layout}-{seeds // 1000}k"
+    tag = (f"{mode}-{in_flight}-{latency:g}s-{shape}-{layout}-{seeds // 1000}k"
+           + (f"-hedge{hedge:g}" if hedge else "") + (f"-budget{hedge_budget:g}" if hedge and hedge_budget else "")
+           + (f"-rps{rows_per_slot:g}" if rows_per_slot else ""))
     plot(png_dir / f"inflight-{tag}.png",
          f"{mode}: {seeds} seeds, {in_flight} in flight ({actors} actors x {in_flight // actors}), "
-         f"{latency:g} s {shape}, {layout} seed file(s)", figures, in_flight)
+         f"{latency:g} s {shape}, {layout} seed file(s)"
+         + (f", hedged at p{hedge * 100:g}" if hedge else "") + (f", budget {hedge_budget:g}" if hedge and hedge_budget else ""),
+         figures, in_flight)
     gm, jm = manifest["steps"]["generate"], manifest["steps"]["judge"]
     return {
         "mode": mode, "seeds": seeds, "layout": layout, "in_flight": in_flight, "latency_s": latency, "shape": shape,
         "actors": actors, "batch_size": GenerateStage.map_batches_args(cfg.generate, cfg.endpoints)["batch_size"],
-        "rows_per_slot": cfg.generate.rows_per_slot, "wall_s": round(wall, 1),
+        "rows_per_slot": cfg.generate.rows_per_slot, "hedge_quantile": hedge,
+        "hedge_budget": cfg.endpoints["gen"].hedge_budget if hedge else None, "wall_s": round(wall, 1),
         "step_wall_s": {k: round(v, 1) for k, v in step_wall.items()},
         "pairs": gm["pairs"], "kept": jm["kept"], "generate_errors": gm["seeds_with_error"],
         "judge_errors": jm["judge_errors"], "retries": gm["retries"] + jm["retries"],
+        "hedges": {"generate": gm.get("hedges", 0), "judge": jm.get("hedges", 0)},
         "client_cpu_ms_per_request": round(1000 * cpu / total_requests, 3) if total_requests else None,
         "cpu_s_by_process": memory.cpu_by_name(),
         "peak_pss_gib": round(memory.peak / 2**30, 2), "driver_peak_pss_gib": round(memory.driver_peak / 2**30, 2),
@@ -376,6 +384,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--actors", type=int, default=4, help="actors per stage")
     p.add_argument("--batch-size", type=int, default=None, help="rows per call (default: the config's)")
     p.add_argument("--rows-per-slot", type=float, default=None, help="generate/judge.rows_per_slot (default: the config's)")
+    p.add_argument("--hedge", default="off",
+                   help="the endpoints' hedge_quantile, comma-separated to run each configuration with each "
+                        "(e.g. off,0.75; default: off)")
+    p.add_argument("--hedge-budget", type=float, default=None, help="the endpoints' hedge_budget (default: the config's)")
     p.add_argument("--faults", action="store_true", help="1 in 200 first attempts get a 429, 1 in 200 a 503")
     p.add_argument("--client-only", action="store_true", help="also run the client alone at each configuration")
     p.add_argument("--png-dir", default=str(ROOT / "docs" / "bench"))
@@ -398,12 +410,14 @@ def main(argv: list[str] | None = None) -> None:
     for spec in args.configs.split(","):
         n, lat, shape = spec.split(":")
         for mode in args.modes.split(","):
-            r = run_once(mode, args.seeds, args.layout, int(n), float(lat), shape, args.actors, args.batch_size,
-                         Path(args.png_dir), args.faults, args.rows_per_slot)
-            if args.client_only:
-                r["client_only"] = client_only(int(n), float(lat))
-            results.append(r)
-            print(_line(r), flush=True)
+            for hedge in args.hedge.split(","):
+                q = None if hedge in ("off", "0", "") else float(hedge)
+                r = run_once(mode, args.seeds, args.layout, int(n), float(lat), shape, args.actors, args.batch_size,
+                             Path(args.png_dir), args.faults, args.rows_per_slot, q, args.hedge_budget)
+                if args.client_only:
+                    r["client_only"] = client_only(int(n), float(lat))
+                results.append(r)
+                print(_line(r), flush=True)
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; at end: "
           + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     if args.json:
@@ -412,11 +426,14 @@ def main(argv: list[str] | None = None) -> None:
 
 def _line(r: dict[str, Any]) -> str:
     parts = [f"{r['mode']:8s} {r['in_flight']:5d}/{r['latency_s']:g}s {r['shape']:9s} {r['layout']:6s} "
-             f"{r['seeds']} seeds, {r['batch_size']}-row calls: wall {r['wall_s']} s, cpu {r['client_cpu_ms_per_request']} ms/req, "
+             f"{r['seeds']} seeds, {r['batch_size']}-row calls"
+             + (f", hedged at q {r['hedge_quantile']} (budget {r['hedge_budget']})" if r.get("hedge_quantile") else "")
+             + f": wall {r['wall_s']} s, cpu {r['client_cpu_ms_per_request']} ms/req, "
              f"peak PSS {r['peak_pss_gib']} GiB (driver {r['driver_peak_pss_gib']})"]
     for name, s in r["steps"].items():
         if s.get("requests"):
-            parts.append(f"  {name:8s} {s['requests']:6d} req, ideal {s['ideal']:.3f} (a perfect client: "
+            copies = f" (+{s['cancelled']} cancelled, hedges {r['hedges'].get(name)})" if r.get("hedge_quantile") else ""
+            parts.append(f"  {name:8s} {s['requests']:6d} req{copies}, ideal {s['ideal']:.3f} (a perfect client: "
                          f"{s['attainable']:.3f}), in flight p5/p50/p95 "
                          f"{s['in_flight_p5']}/{s['in_flight_p50']}/{s['in_flight_p95']}, tail {s['tail_s']} s, "
                          f"wall {s['wall_s']} s, mean latency {s['mean_latency_s']} s")
