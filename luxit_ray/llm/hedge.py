@@ -134,7 +134,10 @@ class Hedger:
             self._delay = ordered[min(len(ordered) - 1, int(self.quantile * len(ordered)))]
 
     def _offer(self) -> None:
-        # A slot is free: the oldest straggler gets it, within the budget.
+        # A slot is free: the oldest straggler gets it, within the budget. Turns of requests
+        # answered meanwhile leave the front first, also while there is no credit.
+        while self._turns and self._turns[0].done():
+            self._turns.popleft()
         slots = self.slots
         while self._turns and self._credit >= 1.0 and slots is not None:
             turn = self._turns[0]
@@ -178,7 +181,10 @@ class Hedger:
             self._turns.append(turn)
             self._offer()
             await asyncio.wait((primary, turn), return_when=asyncio.FIRST_COMPLETED)
-            if not turn.done() or primary.done():
+            if not turn.done():
+                return self._seen(await primary, t0), 0, False
+            if primary.done():  # answered as the slot came: no copy, the credit goes back
+                self._credit += 1.0
                 return self._seen(await primary, t0), 0, False
             self.copies += 1
             second = asyncio.ensure_future(copy())

@@ -228,3 +228,20 @@ def test_both_sends_dropped_still_count_the_copy(openai_server, endpoint):
     assert comp.ok and comp.content == "retried"
     assert (comp.hedges, comp.hedge_won, comp.retries) == (1, False, 1)
     assert acc.snapshot()["total"]["hedges"] == 1
+
+
+def test_stragglers_without_credit_leave_no_queue_behind(openai_server, endpoint):
+    # A budget that never earns a whole copy: every straggler waits for a turn it never gets, and
+    # its answer must take it off the queue (a long step would otherwise pile them up).
+    slow = {f"s{i}": 0.3 for i in range(40)}
+    openai_server.set_script(_script(slow))
+    client = LLMClient("local", endpoint(hedge_quantile=0.9, hedge_budget=0.001, max_in_flight=64))
+    try:
+        _warm(client)
+        comps = client.chat_many([_ask(t) for t in slow])
+        _, hedger = client._slots[client._loop_thread.loop]
+        assert hedger is not None and len(hedger._turns) == 0
+    finally:
+        client.close()
+    assert all(c.ok and c.hedges == 0 for c in comps)
+    assert openai_server.count() == MIN_SAMPLES + 40
