@@ -42,6 +42,17 @@ def _script(slow: dict[str, float], copy: Reply | None = None):
     return reply
 
 
+def _ask_slow_once(endpoint, accountant: AccountantHandle | None = None):
+    """A hedging client (every copy within budget) that knows its answer times asks "slow" once."""
+    client = LLMClient("local", endpoint(hedge_quantile=0.9, hedge_budget=1.0), accountant=accountant)
+    try:
+        _warm(client)
+        [comp] = client.chat_many([_ask("slow")])
+    finally:
+        client.close()
+    return comp
+
+
 def test_a_straggler_gets_one_copy_and_the_first_answer_wins(openai_server, endpoint, tmp_path):
     openai_server.set_script(_script({"slow": 5.0}))
     acc = AccountantHandle.local()
@@ -127,12 +138,7 @@ def test_copies_stay_within_the_budget_and_the_in_flight_bound(openai_server, en
 
 def test_a_failed_copy_waits_for_the_first_send(openai_server, endpoint):
     openai_server.set_script(_script({"slow": 0.8}, copy=Reply(status=500, delay=FAST)))
-    client = LLMClient("local", endpoint(hedge_quantile=0.9, hedge_budget=1.0))
-    try:
-        _warm(client)
-        [comp] = client.chat_many([_ask("slow")])
-    finally:
-        client.close()
+    comp = _ask_slow_once(endpoint)
     assert comp.ok and comp.content == "first slow"
     assert (comp.hedges, comp.hedge_won, comp.retries) == (1, False, 0)
 
@@ -146,12 +152,7 @@ def test_a_failed_first_send_loses_to_the_copy(openai_server, endpoint):
         return Reply(delay=FAST)
 
     openai_server.set_script(reply)
-    client = LLMClient("local", endpoint(hedge_quantile=0.9, hedge_budget=1.0))
-    try:
-        _warm(client)
-        [comp] = client.chat_many([_ask("slow")])
-    finally:
-        client.close()
+    comp = _ask_slow_once(endpoint)
     assert comp.ok and comp.content == "copy slow"
     assert (comp.hedges, comp.hedge_won, comp.retries) == (1, True, 0)
 
@@ -165,12 +166,7 @@ def test_both_sends_failing_goes_to_the_retry_logic(openai_server, endpoint):
         return Reply(delay=FAST)
 
     openai_server.set_script(reply)
-    client = LLMClient("local", endpoint(hedge_quantile=0.9, hedge_budget=1.0))
-    try:
-        _warm(client)
-        [comp] = client.chat_many([_ask("slow")])
-    finally:
-        client.close()
+    comp = _ask_slow_once(endpoint)
     assert comp.ok and comp.content == "retried"
     assert (comp.hedges, comp.retries) == (1, 1)
 
@@ -219,12 +215,7 @@ def test_both_sends_dropped_still_count_the_copy(openai_server, endpoint):
 
     openai_server.set_script(reply)
     acc = AccountantHandle.local()
-    client = LLMClient("local", endpoint(hedge_quantile=0.9, hedge_budget=1.0), accountant=acc)
-    try:
-        _warm(client)
-        [comp] = client.chat_many([_ask("slow")])
-    finally:
-        client.close()
+    comp = _ask_slow_once(endpoint, acc)
     assert comp.ok and comp.content == "retried"
     assert (comp.hedges, comp.hedge_won, comp.retries) == (1, False, 1)
     assert acc.snapshot()["total"]["hedges"] == 1
