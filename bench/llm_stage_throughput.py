@@ -338,13 +338,16 @@ def run_once(mode: str, seeds: int, layout: str, in_flight: int, latency: float,
         if es:
             figures[name]["offset_s"] = min(e["t"] for e in es) - first
     total_requests = sum(f.get("requests", 0) for f in figures.values())
-    tag = (f"{mode}-{in_flight}-{latency:g}s-{shape}-{layout}-{seeds // 1000}k"
-           + (f"-hedge{hedge:g}" if hedge else "") + (f"-budget{hedge_budget:g}" if hedge and hedge_budget else "")
-           + (f"-rps{rows_per_slot:g}" if rows_per_slot else ""))
+    # What differs from the defaults, in the file name and in the title alike.
+    variant = [(f"-hedge{hedge:g}", f", hedged at p{hedge * 100:g}")] if hedge else []
+    if hedge and hedge_budget:
+        variant.append((f"-budget{hedge_budget:g}", f", budget {hedge_budget:g}"))
+    if rows_per_slot:
+        variant.append((f"-rps{rows_per_slot:g}", f", {rows_per_slot:g} rows per slot"))
+    tag = f"{mode}-{in_flight}-{latency:g}s-{shape}-{layout}-{seeds // 1000}k" + "".join(t for t, _ in variant)
     plot(png_dir / f"inflight-{tag}.png",
          f"{mode}: {seeds} seeds, {in_flight} in flight ({actors} actors x {in_flight // actors}), "
-         f"{latency:g} s {shape}, {layout} seed file(s)"
-         + (f", hedged at p{hedge * 100:g}" if hedge else "") + (f", budget {hedge_budget:g}" if hedge and hedge_budget else ""),
+         f"{latency:g} s {shape}, {layout} seed file(s)" + "".join(t for _, t in variant),
          figures, in_flight)
     gm, jm = manifest["steps"]["generate"], manifest["steps"]["judge"]
     return {

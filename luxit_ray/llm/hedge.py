@@ -111,8 +111,6 @@ class Hedger:
         self._delay: float | None = None
         self._credit = 0.0
         self._turns: deque[asyncio.Future[None]] = deque()
-        self.copies = 0  # copies sent
-        self.wins = 0  # copies whose answer came first
 
     def bind(self, slots: Slots) -> Slots:
         """Share the client's slots (their releases offer turns to waiting stragglers)."""
@@ -186,7 +184,6 @@ class Hedger:
             if primary.done():  # answered as the slot came: no copy, the credit goes back
                 self._credit += 1.0
                 return self._seen(await primary, t0), 0, False
-            self.copies += 1
             second = asyncio.ensure_future(copy())
             try:
                 raw, won = await self._race(primary, second, t0)
@@ -195,8 +192,6 @@ class Hedger:
             finally:
                 if not second.done():
                     second.cancel()
-            if won:
-                self.wins += 1
             return raw, 1, won
         finally:
             if not primary.done():
