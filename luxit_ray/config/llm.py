@@ -55,8 +55,8 @@ class EndpointConfig(StrictModel):
     hedge_quantile: float | None = Field(
         default=None, gt=0.5, lt=1,
         description=(
-            "Send a second copy of a request still unanswered after this quantile of the endpoint's recent "
-            "answer times (e.g. 0.75), into a slot no request waits for; the first answer wins, the other is "
+            "Send a copy of a request still unanswered after this quantile of the endpoint's recent "
+            "answer times (e.g. 0.75), into a slot no request waits for; the first answer wins, the others are "
             "cancelled. Cuts the tail a long-tailed endpoint leaves at the end of each step. Null: off. "
             "A copy can be billed; with a reasoning model sampling at a temperature the first answer tends "
             "to be the shorter one (see luxit_ray/llm/hedge.py)."
@@ -64,7 +64,14 @@ class EndpointConfig(StrictModel):
     )
     hedge_budget: float = Field(
         default=0.05, gt=0, le=1,
-        description="Most second copies per request sent when hedging (0.05: one per 20 requests).",
+        description="Most copies per request sent when hedging, all requests together (0.05: one per 20 requests).",
+    )
+    hedge_copies: int = Field(
+        default=1, ge=1, le=4,
+        description=(
+            "Most copies of one request when hedging; each further copy once the newest send has waited "
+            "the hedging delay (2 also cuts the copies' own tail at a step's end)."
+        ),
     )
     price_input_per_mtok: float = Field(default=0.0, ge=0, description="Price per million input tokens (USD).")
     price_output_per_mtok: float = Field(default=0.0, ge=0, description="Price per million output tokens (USD), reasoning included.")

@@ -79,7 +79,7 @@ class Completion:
         retries: Retries spent on this request.
         cache_hit: The response came from the request cache (nothing was spent).
         latency_s: Wall time of the call, retries and waits included.
-        hedges: Second copies sent for this request (see :mod:`luxit_ray.llm.hedge`).
+        hedges: Copies sent for this request (see :mod:`luxit_ray.llm.hedge`).
         hedge_won: A second copy's answer came first.
         error: None on success, else ``"<kind>: <detail>"``.
         error_kind: One of :data:`ERROR_KINDS` or None.
@@ -498,7 +498,7 @@ class LLMClient:
             slots = Slots(ep.max_in_flight)
             hedger = None
             if ep.hedge_quantile is not None:
-                hedger = Hedger(ep.hedge_quantile, ep.hedge_budget)
+                hedger = Hedger(ep.hedge_quantile, ep.hedge_budget, ep.hedge_copies)
                 hedger.bind(slots)
             bound = self._slots[loop] = (slots, hedger)
         return bound

@@ -8,14 +8,16 @@ request once can do better (BENCHMARKS.md, the perfect-client bound). Hedging is
 take, send a copy and take whichever answer comes first.
 
 The rules here:
-- the delay is the ``quantile`` of this client's recent answer times (no copy before
-  ``MIN_SAMPLES`` answers have been seen);
+- the delay is the ``quantile`` of this client's recent answer times, known once ``MIN_SAMPLES``
+  answers have been seen (a request sent before then waits for it and counts from its own start);
 - a copy takes a free slot of the client's ``max_in_flight`` and only one that no request waits
-  for, so copies never delay first sends;
+  for, so copies never delay first sends; stragglers take idle slots oldest first;
 - at most ``budget`` copies per request sent (a credit earned per request, spent per copy);
-- one copy per attempt; the first HTTP 200 wins and the other is cancelled (its connection is
-  closed; vLLM aborts a request whose client went away). A failed answer (429, 5xx, a dropped
-  connection) waits for the other copy before the client's retry logic sees it.
+- up to ``copies`` copies per attempt, each once the newest send has waited the delay (a second
+  copy matters at a step's end, where every slot is idle and the copies straggle too);
+- the first HTTP 200 wins and the other sends are cancelled (their connections are closed; vLLM
+  aborts a request whose client went away). A failed answer (429, 5xx, a dropped connection)
+  waits for the other sends before the client's retry logic sees it.
 
 What it costs: a hosted API may bill a cancelled copy's prompt and whatever it generated. What it
 changes: when an answer's time follows its length (a reasoning model sampling at a temperature),
@@ -96,21 +98,26 @@ class Hedger:
     Args:
         quantile: Send a copy once a request has waited this quantile of recent answer times.
         budget: Copies allowed per request sent (0.05: at most one copy per 20 requests).
+        copies: Most copies of one attempt.
     """
 
-    def __init__(self, quantile: float, budget: float) -> None:
+    def __init__(self, quantile: float, budget: float, copies: int = 1) -> None:
         if not 0.0 < quantile < 1.0:
             raise ValueError(f"hedge quantile must be in (0, 1), got {quantile}")
         if not 0.0 < budget <= 1.0:
             raise ValueError(f"hedge budget must be in (0, 1], got {budget}")
+        if copies < 1:
+            raise ValueError(f"hedge copies must be at least 1, got {copies}")
         self.quantile = quantile
         self.budget = budget
+        self.copies = copies
         self.slots: Slots | None = None
         self._times: deque[float] = deque(maxlen=WINDOW)
         self._since = 0
         self._delay: float | None = None
         self._credit = 0.0
         self._turns: deque[asyncio.Future[None]] = deque()
+        self._known: asyncio.Future[None] | None = None
 
     def bind(self, slots: Slots) -> Slots:
         """Share the client's slots (their releases offer turns to waiting stragglers)."""
@@ -130,6 +137,8 @@ class Hedger:
             self._since = 0
             ordered = sorted(self._times)
             self._delay = ordered[min(len(ordered) - 1, int(self.quantile * len(ordered)))]
+            if self._known is not None and not self._known.done():
+                self._known.set_result(None)
 
     def _offer(self) -> None:
         # A slot is free: the oldest straggler gets it, within the budget. Turns of requests
@@ -153,73 +162,92 @@ class Hedger:
         first: Callable[[], Awaitable[RawResponse]],
         copy: Callable[[], Awaitable[RawResponse]],
     ) -> tuple[RawResponse | TransportError, int, bool]:
-        """Run one attempt: ``first()`` now, ``copy()`` if it straggles and a slot is idle.
+        """Run one attempt: ``first()`` now, then ``copy()`` each time the newest send has
+        straggled for the delay, up to ``copies`` times, whenever a slot is idle.
 
-        The caller holds one slot for the first send; a copy takes (and gives back) its own.
+        The caller holds one slot for the first send; each copy takes (and gives back) its own.
+        A request sent before the delay is known waits for it, then counts from its own start.
 
         Returns:
-            ``(response, copies sent, whether the copy answered first)``; when both sends failed,
+            ``(response, copies sent, whether a copy answered first)``; when every send failed,
             the response is the first send's failure (a non-200 answer, or its TransportError
-            returned, not raised, so the caller still counts the copy).
+            returned, not raised, so the caller still counts the copies).
 
         Raises:
             TransportError: as ``first()`` when no copy was sent.
         """
         self._credit += self.budget
-        t0 = time.monotonic()
-        primary = asyncio.ensure_future(first())
+        loop = asyncio.get_running_loop()
+        t0 = last = time.monotonic()
+        sends = [asyncio.ensure_future(first())]
         turn: asyncio.Future[None] | None = None
+        held = 0  # copy slots this request holds, given back when it is done
         try:
-            delay = self._delay
-            if delay is not None:
-                await asyncio.wait((primary,), timeout=delay)
-            if primary.done() or delay is None:
-                return self._seen(await primary, t0), 0, False
-            turn = asyncio.get_running_loop().create_future()
-            self._turns.append(turn)
-            self._offer()
-            await asyncio.wait((primary, turn), return_when=asyncio.FIRST_COMPLETED)
-            if not turn.done():
-                return self._seen(await primary, t0), 0, False
-            if primary.done():  # answered as the slot came: no copy, the credit goes back
-                self._credit += 1.0
-                return self._seen(await primary, t0), 0, False
-            second = asyncio.ensure_future(copy())
-            try:
-                raw, won = await self._race(primary, second, t0)
-            except TransportError as exc:
-                return exc, 1, False
-            finally:
-                if not second.done():
-                    second.cancel()
-            return raw, 1, won
+            while True:
+                won = _first_answer(sends)
+                if won is not None:
+                    # A hedged request's own time is at least this long: the censored sample
+                    # keeps the quantile honest (dropping hedged requests would pull it down).
+                    self._observe(time.monotonic() - t0)
+                    return won.result(), len(sends) - 1, won is not sends[0]
+                live = [s for s in sends if not s.done()]
+                if not live:
+                    return _first_failure(sends)
+                waits: set[asyncio.Future[Any]] = set(live)
+                timeout = None
+                if turn is not None:
+                    waits.add(turn)
+                elif len(sends) <= self.copies:
+                    if self._delay is None:
+                        waits.add(self._known_on(loop))
+                    else:
+                        timeout = max(0.0, last + self._delay - time.monotonic())
+                await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                if turn is not None and turn.done():
+                    turn, held = None, held + 1
+                    if _first_answer(sends) is not None:
+                        self._credit += 1.0  # answered as the slot came: no copy, the credit goes back
+                        continue
+                    sends.append(asyncio.ensure_future(copy()))
+                    last = time.monotonic()
+                elif (turn is None and len(sends) <= self.copies and self._delay is not None
+                      and time.monotonic() - last >= self._delay and _first_answer(sends) is None):
+                    turn = loop.create_future()
+                    self._turns.append(turn)
+                    self._offer()
         finally:
-            if not primary.done():
-                primary.cancel()
+            for s in sends:
+                if not s.done():
+                    s.cancel()
             if turn is not None:
                 if not turn.done():
                     turn.cancel()  # still queued: _offer skips it
                 elif not turn.cancelled():
-                    assert self.slots is not None
-                    self.slots.give()  # the copy's slot (granted, used or not)
+                    held += 1  # granted as the request ended
+            for _ in range(held):
+                assert self.slots is not None
+                self.slots.give()
 
-    async def _race(self, primary: asyncio.Future[RawResponse], second: asyncio.Future[RawResponse],
-                    t0: float) -> tuple[RawResponse, bool]:
-        pending: set[asyncio.Future[RawResponse]] = {primary, second}
-        while pending:
-            _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for task in (primary, second):
-                if task.done() and task not in pending and _answered(task):
-                    # The request's own time is at least this long: a censored sample keeps the
-                    # quantile honest (dropping hedged requests would pull it down).
-                    self._observe(time.monotonic() - t0)
-                    return task.result(), task is second
-        return await primary, False  # both failed: the first send's outcome (raises if it did)
+    def _known_on(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+        """A future done once the delay is known (requests sent before it wait on it)."""
+        if self._known is None:
+            self._known = loop.create_future()
+        return self._known
 
-    def _seen(self, raw: RawResponse, t0: float) -> RawResponse:
-        if raw.status == 200:
-            self._observe(time.monotonic() - t0)
-        return raw
+
+def _first_answer(sends: list[asyncio.Future[RawResponse]]) -> asyncio.Future[RawResponse] | None:
+    """The earliest-sent send that answered (HTTP 200), if any."""
+    return next((s for s in sends if s.done() and _answered(s)), None)
+
+
+def _first_failure(sends: list[asyncio.Future[RawResponse]]) -> tuple[RawResponse | TransportError, int, bool]:
+    first, copies = sends[0], len(sends) - 1
+    exc = first.exception()
+    if exc is None:
+        return first.result(), copies, False
+    if copies and isinstance(exc, TransportError):
+        return exc, copies, False
+    raise exc
 
 
 def _answered(task: asyncio.Future[Any]) -> bool:

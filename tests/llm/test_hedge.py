@@ -100,6 +100,63 @@ def test_no_copy_before_enough_answer_times_are_known(openai_server, endpoint):
     assert openai_server.count() == MIN_SAMPLES - 1
 
 
+def test_a_request_sent_before_the_delay_was_known_is_hedged_once_it_is(openai_server, endpoint):
+    # The straggler goes out with the first answers still to come: the delay becomes known while
+    # it runs, and it counts from the straggler's own start (so the copy goes out at once).
+    openai_server.set_script(_script({"slow": 3.0}))
+    client = LLMClient("local", endpoint(hedge_quantile=0.9, hedge_budget=1.0, max_in_flight=MIN_SAMPLES + 1))
+    try:
+        assert client.hedge_delay_s is None
+        t0 = time.monotonic()
+        comps = client.chat_many([_ask("slow")] + [_ask(f"warm {i}") for i in range(MIN_SAMPLES)])
+        took = time.monotonic() - t0
+    finally:
+        client.close()
+    assert comps[0].content == "copy slow" and (comps[0].hedges, comps[0].hedge_won) == (1, True)
+    assert all(c.ok and c.hedges == 0 for c in comps[1:])
+    assert took < 2.0  # not the first send's 3 s
+
+
+def test_a_second_copy_goes_out_when_the_first_copy_straggles_too(openai_server, endpoint):
+    def reply(req):
+        if req.user_text == "slow" and req.attempt < 2:
+            return Reply(content=f"send {req.attempt}", delay=5.0)
+        if req.user_text == "slow":
+            return Reply(content="second copy", delay=FAST)
+        return Reply(delay=FAST)
+
+    openai_server.set_script(reply)
+    client = LLMClient("local", endpoint(hedge_quantile=0.9, hedge_budget=1.0, hedge_copies=2))
+    try:
+        _warm(client)
+        t0 = time.monotonic()
+        [comp] = client.chat_many([_ask("slow")])
+        took = time.monotonic() - t0
+    finally:
+        client.close()
+    assert comp.content == "second copy" and (comp.hedges, comp.hedge_won, comp.retries) == (2, True, 0)
+    assert took < 2.0
+    assert [r["attempt"] for r in openai_server.requests if r["body"]["messages"][0]["content"] == "slow"] == [0, 1, 2]
+    deadline = time.monotonic() + 5
+    while openai_server.cancelled < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert openai_server.cancelled == 2  # both slow sends abandoned
+
+
+def test_one_copy_by_default_even_when_it_straggles(openai_server, endpoint):
+    def reply(req):
+        if req.user_text == "slow" and req.attempt == 0:
+            return Reply(content="first", delay=1.0)
+        if req.user_text == "slow":
+            return Reply(content=f"copy {req.attempt}", delay=1.5)
+        return Reply(delay=FAST)
+
+    openai_server.set_script(reply)
+    comp = _ask_slow_once(endpoint)
+    assert comp.content == "first" and (comp.hedges, comp.hedge_won) == (1, False)
+    assert [r["attempt"] for r in openai_server.requests if r["body"]["messages"][0]["content"] == "slow"] == [0, 1]
+
+
 def test_copies_never_take_a_slot_a_request_waits_for(openai_server, endpoint):
     # Two slots: while the straggler runs, the other slot works through a queue of requests that
     # outlasts it, so there is never an idle slot for a copy.
@@ -176,8 +233,12 @@ def test_hedging_config_is_validated(endpoint):
         endpoint(hedge_quantile=0.3)
     with pytest.raises(ValueError, match="hedge_budget"):
         endpoint(hedge_quantile=0.9, hedge_budget=0)
+    with pytest.raises(ValueError, match="hedge_copies"):
+        endpoint(hedge_quantile=0.9, hedge_copies=0)
     with pytest.raises(ValueError, match="quantile"):
         Hedger(1.0, 0.1)
+    with pytest.raises(ValueError, match="copies"):
+        Hedger(0.9, 0.1, copies=0)
 
 
 def test_slots_hand_a_freed_slot_to_the_oldest_waiter_never_to_a_copy():
