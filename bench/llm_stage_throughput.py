@@ -44,6 +44,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,8 @@ def write_seeds(run_dir: Path, n: int, layout: str) -> None:
 
 
 def job(out: Path, base_url: str, actors: int, in_flight: int, batch: int | None, latency: float,
-        rows_per_slot: float | None = None, hedge: float | None = None, hedge_budget: float | None = None) -> Any:
+        rows_per_slot: float | None = None, hedge: float | None = None, hedge_budget: float | None = None,
+        hedge_copies: int | None = None) -> Any:
     """The job config of one measured run."""
     from luxit_ray.config import job_from_dict
 
@@ -105,6 +107,8 @@ def job(out: Path, base_url: str, actors: int, in_flight: int, batch: int | None
         ep["hedge_quantile"] = hedge
         if hedge_budget:
             ep["hedge_budget"] = hedge_budget
+        if hedge_copies:
+            ep["hedge_copies"] = hedge_copies
     data = {
         "run": {"name": "bench", "output_dir": str(out), "run_id": "bench-1",
                 "ray": {"num_cpus": max(4, actors)}},
@@ -197,6 +201,72 @@ def greedy_makespan(latencies: Any, in_flight: int) -> float:
     return max(slots)
 
 
+def hedged_bound(requests: int, in_flight: int, quantile: float, budget: float, copies: int = 1,
+                 p99_over_median: float = 4.0, seed: int = 0) -> tuple[float, int]:
+    """Fraction of ideal, and copies sent, of a perfect hedging client on ``requests`` log-normal
+    answers: one pool of ``in_flight`` slots refilled the instant they free, the delay known
+    from the start, and the rules of :mod:`luxit_ray.llm.hedge` (a copy only into a slot no first
+    send waits for, oldest straggler first, ``budget`` copies per request sent, up to ``copies``
+    per request, each once its newest send has waited the delay; the first answer wins and the
+    other sends free their slots at once). The figure, like the benchmark's, is requests x mean
+    drawn answer time (copies' draws included) / (in flight x wall)."""
+    import math
+    from collections import deque
+    from statistics import NormalDist
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    sigma = math.log(p99_over_median) / NormalDist().inv_cdf(0.99)
+    delay = math.exp(sigma * NormalDist().inv_cdf(quantile))
+    draws = iter(np.exp(sigma * rng.standard_normal(requests * (copies + 1))).tolist())
+    events: list[tuple[float, int, int]] = []  # (time, 0 answer | 1 delay passed, send or request id)
+    send_of: dict[int, int] = {}  # live send -> its request
+    sends_of: dict[int, list[int]] = {}  # unanswered request -> its live sends
+    n_copies: dict[int, int] = {}
+    turns: deque[int] = deque()
+    free, sent, nxt, credit, drawn, end = in_flight, 0, 0, 0.0, 0.0, 0.0
+
+    def send(req: int, now: float) -> None:
+        nonlocal free, sent, drawn
+        d = next(draws)
+        free, sent, drawn = free - 1, sent + 1, drawn + d
+        send_of[sent] = req
+        sends_of.setdefault(req, []).append(sent)
+        heapq.heappush(events, (now + d, 0, sent))
+        if n_copies.get(req, 0) < copies:
+            heapq.heappush(events, (now + delay, 1, req))
+
+    def fill(now: float) -> None:
+        nonlocal nxt, credit
+        while free and nxt < requests:
+            credit += budget
+            send(nxt, now)
+            nxt += 1
+        while free and turns and credit >= 1.0:
+            req = turns.popleft()
+            if req in sends_of:  # still unanswered
+                credit -= 1.0
+                n_copies[req] = n_copies.get(req, 0) + 1
+                send(req, now)
+
+    fill(0.0)
+    while events:
+        now, kind, ident = heapq.heappop(events)
+        if kind == 0:
+            req = send_of.pop(ident, None)
+            if req is None:  # a cancelled send
+                continue
+            for other in sends_of.pop(req):
+                send_of.pop(other, None)
+                free += 1
+            end = now
+        elif ident in sends_of and n_copies.get(ident, 0) < copies:
+            turns.append(ident)
+        fill(now)
+    return requests * (drawn / sent) / (in_flight * end), sum(n_copies.values())
+
+
 def analyse(entries: list[dict[str, Any]], in_flight: int) -> dict[str, Any]:
     """Figures of one step from the endpoint's log entries of its model."""
     import numpy as np
@@ -231,6 +301,17 @@ def analyse(entries: list[dict[str, Any]], in_flight: int) -> dict[str, Any]:
             first_sends.append(drawn[i])
     best_wall = greedy_makespan(first_sends, in_flight)
     once = float(np.sum(first_sends))
+    # Where the idle slot-seconds are: before the step first holds 90% of its slots (the ramp),
+    # after it last does (the drain), and between.
+    full = np.flatnonzero(live >= 0.9 * in_flight)
+    idle = np.maximum(0, in_flight - live) * SAMPLE_S
+    capacity = in_flight * wall
+    ramp_i, drain_i = (int(full[0]), int(full[-1]) + 1) if full.size else (len(grid), len(grid))
+    # The step's last answers: how many came from a request that was never copied.
+    sends_per_key: dict[Any, int] = {}
+    for e in sent:
+        sends_per_key[e.get("key")] = sends_per_key.get(e.get("key"), 0) + 1
+    last = sorted(ok, key=lambda e: e["t_end"])[-max(1, len(ok) // 1000):]
     return {
         "requests": len(ok),
         "cancelled": len(sent) - len(ok),
@@ -243,6 +324,12 @@ def analyse(entries: list[dict[str, Any]], in_flight: int) -> dict[str, Any]:
         "in_flight_p50": int(np.percentile(live, 50)),
         "in_flight_p95": int(np.percentile(live, 95)),
         "tail_s": round(below, 1),
+        "ramp_s": round(ramp_i * SAMPLE_S, 1),
+        "drain_s": round(wall - drain_i * SAMPLE_S, 1),
+        "idle_ramp": round(float(idle[:ramp_i].sum()) / capacity, 3),
+        "idle_middle": round(float(idle[ramp_i:drain_i].sum()) / capacity, 3),
+        "idle_drain": round(float(idle[drain_i:].sum()) / capacity, 3),
+        "last_permille_never_copied": round(sum(1 for e in last if sends_per_key[e.get("key")] == 1) / len(last), 2),
         "series": (grid - t0, live),
     }
 
@@ -270,13 +357,13 @@ def plot(path: Path, title: str, steps: dict[str, dict[str, Any]], in_flight: in
             continue
         x, y = fig_data["series"]
         x = x + fig_data.get("offset_s", 0.0)
-        ax.plot(x, y, lw=1.2, label=f"{name} (ideal {fig_data['ideal']:.2f}, tail {fig_data['tail_s']} s)")
+        ax.plot(x, y, lw=1.2, label=f"{name} (ideal {fig_data['ideal']:.3f}, tail {fig_data['tail_s']} s)")
     ax.axhline(in_flight, color="grey", ls="--", lw=1, label=f"configured {in_flight}")
     ax.axhline(0.9 * in_flight, color="grey", ls=":", lw=1, label="90%")
     ax.set_xlabel("seconds from the run's first request")
     ax.set_ylabel("requests in flight")
     ax.set_ylim(0, in_flight * 1.15)
-    ax.set_title(title, fontsize=10)
+    ax.set_title("\n".join(textwrap.wrap(title, 105)), fontsize=10)
     ax.legend(loc="lower center", fontsize=8, ncol=2)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -286,7 +373,8 @@ def plot(path: Path, title: str, steps: dict[str, dict[str, Any]], in_flight: in
 
 def run_once(mode: str, seeds: int, layout: str, in_flight: int, latency: float, shape: str, actors: int,
              batch: int | None, png_dir: Path, faults: bool = False, rows_per_slot: float | None = None,
-             hedge: float | None = None, hedge_budget: float | None = None) -> dict[str, Any]:
+             hedge: float | None = None, hedge_budget: float | None = None, hedge_copies: int | None = None,
+             steps: tuple[str, ...] = ("generate", "judge")) -> dict[str, Any]:
     """One measured run (fresh endpoint, run folder and request cache; Ray started and stopped)."""
     import ray
 
@@ -308,19 +396,18 @@ def run_once(mode: str, seeds: int, layout: str, in_flight: int, latency: float,
         if env_before is None:
             os.environ.pop("LUXIT_BENCH_FAULTS", None)
         try:
-            cfg = job(out, srv.base_url, actors, in_flight, batch, latency, rows_per_slot, hedge, hedge_budget)
+            cfg = job(out, srv.base_url, actors, in_flight, batch, latency, rows_per_slot, hedge, hedge_budget,
+                      hedge_copies)
             runs_mod = __import__("luxit_ray.runs", fromlist=["init_ray"])
             runs_mod.init_ray(cfg)  # started outside the timed part, as a warm cluster would be
             t0 = time.monotonic()
             step_wall = {}
             with PeakPss(os.getpid(), {srv.proc.pid}) as memory:
                 if mode == "two-pass":
-                    ts = time.monotonic()
-                    pipeline.run_generate(cfg)
-                    step_wall["generate"] = time.monotonic() - ts
-                    ts = time.monotonic()
-                    pipeline.run_judge(cfg)
-                    step_wall["judge"] = time.monotonic() - ts
+                    for name in steps:
+                        ts = time.monotonic()
+                        (pipeline.run_generate if name == "generate" else pipeline.run_judge)(cfg)
+                        step_wall[name] = time.monotonic() - ts
                 else:
                     run_llm_steps(cfg, [GenerateStep(cfg), JudgeStep(cfg)])
             wall = time.monotonic() - t0
@@ -342,19 +429,27 @@ def run_once(mode: str, seeds: int, layout: str, in_flight: int, latency: float,
     variant = [(f"-hedge{hedge:g}", f", hedged at p{hedge * 100:g}")] if hedge else []
     if hedge and hedge_budget:
         variant.append((f"-budget{hedge_budget:g}", f", budget {hedge_budget:g}"))
+    if hedge and hedge_copies:
+        variant.append((f"-copies{hedge_copies}", f", up to {hedge_copies} cop{'y' if hedge_copies == 1 else 'ies'}"))
     if rows_per_slot:
         variant.append((f"-rps{rows_per_slot:g}", f", {rows_per_slot:g} rows per slot"))
+    if batch:
+        variant.append((f"-batch{batch}", f", {batch}-row calls"))
+    if steps != ("generate", "judge") and mode == "two-pass":
+        variant.append(("-" + "-".join(steps), ", " + " and ".join(steps) + " only"))
     tag = f"{mode}-{in_flight}-{latency:g}s-{shape}-{layout}-{seeds // 1000}k" + "".join(t for t, _ in variant)
     plot(png_dir / f"inflight-{tag}.png",
          f"{mode}: {seeds} seeds, {in_flight} in flight ({actors} actors x {in_flight // actors}), "
          f"{latency:g} s {shape}, {layout} seed file(s)" + "".join(t for _, t in variant),
          figures, in_flight)
-    gm, jm = manifest["steps"]["generate"], manifest["steps"]["judge"]
+    gm = manifest["steps"]["generate"]
+    jm = manifest["steps"].get("judge", {"kept": None, "judge_errors": None, "retries": 0})
     return {
         "mode": mode, "seeds": seeds, "layout": layout, "in_flight": in_flight, "latency_s": latency, "shape": shape,
         "actors": actors, "batch_size": GenerateStage.map_batches_args(cfg.generate, cfg.endpoints)["batch_size"],
         "rows_per_slot": cfg.generate.rows_per_slot, "hedge_quantile": hedge,
-        "hedge_budget": cfg.endpoints["gen"].hedge_budget if hedge else None, "wall_s": round(wall, 1),
+        "hedge_budget": cfg.endpoints["gen"].hedge_budget if hedge else None,
+        "hedge_copies": cfg.endpoints["gen"].hedge_copies if hedge else None, "wall_s": round(wall, 1),
         "step_wall_s": {k: round(v, 1) for k, v in step_wall.items()},
         "pairs": gm["pairs"], "kept": jm["kept"], "generate_errors": gm["seeds_with_error"],
         "judge_errors": jm["judge_errors"], "retries": gm["retries"] + jm["retries"],
@@ -391,6 +486,11 @@ def main(argv: list[str] | None = None) -> None:
                    help="the endpoints' hedge_quantile, comma-separated to run each configuration with each "
                         "(e.g. off,0.75; default: off)")
     p.add_argument("--hedge-budget", type=float, default=None, help="the endpoints' hedge_budget (default: the config's)")
+    p.add_argument("--hedge-copies", default="",
+                   help="the endpoints' hedge_copies, comma-separated to run each hedged configuration with each "
+                        "(e.g. 1,2; default: the config's)")
+    p.add_argument("--steps", default="generate,judge",
+                   help="two-pass mode: which steps to run, in order (generate alone leaves the judge out)")
     p.add_argument("--faults", action="store_true", help="1 in 200 first attempts get a 429, 1 in 200 a 503")
     p.add_argument("--client-only", action="store_true", help="also run the client alone at each configuration")
     p.add_argument("--png-dir", default=str(ROOT / "docs" / "bench"))
@@ -400,10 +500,21 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.bounds:
         sizes = (20_000, 60_000, 100_000, 200_000, 300_000)
+        # A hedging client's figure swings with a few extreme draws: the mean and range of 3.
+        clients = [("sends once", None), ("hedged p75, 5%, 1 copy", (0.75, 0.05, 1)),
+                   ("hedged p75, 5%, 2 copies", (0.75, 0.05, 2)), ("hedged p55, 100%, 3 copies", (0.55, 1.0, 3))]
         print("log-normal answers, p99 = 4x median; fraction of ideal a perfect client reaches, by requests per step")
-        print("in flight | " + " | ".join(f"{n:,}" for n in sizes))
+        print("in flight | client | " + " | ".join(f"{n:,}" for n in sizes))
         for n in sorted({int(c.split(":")[0]) for c in args.configs.split(",")}):
-            print(f"{n:,} | " + " | ".join(f"{perfect_bound(k, n):.3f}" for k in sizes))
+            for label, hedging in clients:
+                cells = []
+                for k in sizes:
+                    if hedging is None:
+                        cells.append(f"{perfect_bound(k, n):.3f}")
+                        continue
+                    runs = [hedged_bound(k, n, *hedging, seed=seed)[0] for seed in range(3)]
+                    cells.append(f"{sum(runs) / 3:.3f} ({min(runs):.2f}-{max(runs):.2f})")
+                print(f"{n:,} | {label} | " + " | ".join(cells), flush=True)
         return
     import logging
 
@@ -413,10 +524,11 @@ def main(argv: list[str] | None = None) -> None:
     for spec in args.configs.split(","):
         n, lat, shape = spec.split(":")
         for mode in args.modes.split(","):
-            for hedge in args.hedge.split(","):
+            for hedge, copies in _hedging(args.hedge, args.hedge_copies):
                 q = None if hedge in ("off", "0", "") else float(hedge)
                 r = run_once(mode, args.seeds, args.layout, int(n), float(lat), shape, args.actors, args.batch_size,
-                             Path(args.png_dir), args.faults, args.rows_per_slot, q, args.hedge_budget)
+                             Path(args.png_dir), args.faults, args.rows_per_slot, q, args.hedge_budget,
+                             copies, tuple(args.steps.split(",")))
                 if args.client_only:
                     r["client_only"] = client_only(int(n), float(lat))
                 results.append(r)
@@ -427,10 +539,18 @@ def main(argv: list[str] | None = None) -> None:
         Path(args.json).write_text(json.dumps(results, indent=2))
 
 
+def _hedging(quantiles: str, copies: str) -> list[tuple[str, int | None]]:
+    """Each hedging quantile with each number of copies (off once)."""
+    counts = [int(c) for c in copies.split(",") if c] or [None]
+    return [(q, None if q in ("off", "0", "") else c) for q in quantiles.split(",")
+            for c in (counts if q not in ("off", "0", "") else [None])]
+
+
 def _line(r: dict[str, Any]) -> str:
     parts = [f"{r['mode']:8s} {r['in_flight']:5d}/{r['latency_s']:g}s {r['shape']:9s} {r['layout']:6s} "
              f"{r['seeds']} seeds, {r['batch_size']}-row calls"
-             + (f", hedged at q {r['hedge_quantile']} (budget {r['hedge_budget']})" if r.get("hedge_quantile") else "")
+             + (f", hedged at q {r['hedge_quantile']} (budget {r['hedge_budget']}, copies {r['hedge_copies']})"
+                if r.get("hedge_quantile") else "")
              + f": wall {r['wall_s']} s, cpu {r['client_cpu_ms_per_request']} ms/req, "
              f"peak PSS {r['peak_pss_gib']} GiB (driver {r['driver_peak_pss_gib']})"]
     for name, s in r["steps"].items():
@@ -439,7 +559,11 @@ def _line(r: dict[str, Any]) -> str:
             parts.append(f"  {name:8s} {s['requests']:6d} req{copies}, ideal {s['ideal']:.3f} (a perfect client: "
                          f"{s['attainable']:.3f}), in flight p5/p50/p95 "
                          f"{s['in_flight_p5']}/{s['in_flight_p50']}/{s['in_flight_p95']}, tail {s['tail_s']} s, "
-                         f"wall {s['wall_s']} s, mean latency {s['mean_latency_s']} s")
+                         f"wall {s['wall_s']} s, mean latency {s['mean_latency_s']} s\n"
+                         f"           idle slots: ramp {s['idle_ramp']} ({s['ramp_s']} s), middle {s['idle_middle']}, "
+                         f"drain {s['idle_drain']} ({s['drain_s']} s)"
+                         + (f"; last 0.1% of answers never copied: {s['last_permille_never_copied']}"
+                            if r.get("hedge_quantile") else ""))
     parts.append("  CPU s by process: " + ", ".join(f"{k} {v}" for k, v in list(r["cpu_s_by_process"].items())[:8]))
     if "client_only" in r:
         parts.append(f"  client alone (no Ray): ratio {r['client_only']['ratio']}, "
