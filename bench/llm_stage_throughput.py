@@ -201,69 +201,108 @@ def greedy_makespan(latencies: Any, in_flight: int) -> float:
     return max(slots)
 
 
-def hedged_bound(requests: int, in_flight: int, quantile: float, budget: float, copies: int = 1,
-                 p99_over_median: float = 4.0, seed: int = 0) -> tuple[float, int]:
-    """Fraction of ideal, and copies sent, of a perfect hedging client on ``requests`` log-normal
-    answers: one pool of ``in_flight`` slots refilled the instant they free, the delay known
-    from the start, and the rules of :mod:`luxit_ray.llm.hedge` (a copy only into a slot no first
-    send waits for, oldest straggler first, ``budget`` copies per request sent, up to ``copies``
-    per request, each once its newest send has waited the delay; the first answer wins and the
-    other sends free their slots at once). The figure, like the benchmark's, is requests x mean
-    drawn answer time (copies' draws included) / (in flight x wall)."""
+def simulated_client(requests: int, in_flight: int, *, actors: int = 1, batch: int = 1, rows_per_slot: float = 1.0,
+                     quantile: float | None = None, budget: float = 0.05, copies: int = 1,
+                     p99_over_median: float = 4.0, seed: int = 0) -> tuple[float, int]:
+    """Fraction of ideal, and copies sent, of a simulated client on ``requests`` log-normal
+    answers (no start-up cost: every slot can be filled at t = 0).
+
+    The defaults are one pool of ``in_flight`` slots refilled the instant one frees. With
+    ``actors``, ``batch`` and ``rows_per_slot`` it is the stage as Ray Data runs it: the input cut
+    into calls of ``batch`` requests, each call handed for good to the actor with the fewest calls
+    running while that actor has fewer than ``rows_per_slot x slots / batch``, its requests queued
+    for that actor's own slots, and a call done when its last request is. With ``quantile`` each
+    actor hedges by the rules of :mod:`luxit_ray.llm.hedge`, the delay known from the start: a
+    copy only into a slot of its actor that no queued request waits for, oldest straggler first,
+    ``budget`` copies per request sent, up to ``copies`` per request, each once the newest send
+    has waited the delay; the first answer wins and the other sends free their slots at once.
+    The figure, like the benchmark's, is requests x mean drawn answer time (copies' draws
+    included) / (in flight x wall)."""
     import math
     from collections import deque
     from statistics import NormalDist
 
     import numpy as np
 
-    rng = np.random.default_rng(seed)
     sigma = math.log(p99_over_median) / NormalDist().inv_cdf(0.99)
-    delay = math.exp(sigma * NormalDist().inv_cdf(quantile))
-    draws = iter(np.exp(sigma * rng.standard_normal(requests * (copies + 1))).tolist())
-    events: list[tuple[float, int, int]] = []  # (time, 0 answer | 1 delay passed, send or request id)
+    delay = math.exp(sigma * NormalDist().inv_cdf(quantile)) if quantile else math.inf
+    draws = iter(np.exp(sigma * np.random.default_rng(seed).standard_normal(requests * (copies + 1))).tolist())
+    slots_each = in_flight // actors
+    most_calls = max(1, math.ceil(rows_per_slot * slots_each / batch))
+    calls = math.ceil(requests / batch)
+    free = [slots_each] * actors
+    running = [0] * actors  # calls handed to each actor and not done
+    queued: list[deque[int]] = [deque() for _ in range(actors)]
+    turns: list[deque[int]] = [deque() for _ in range(actors)]
+    credit = [0.0] * actors
+    left_in_call: dict[int, int] = {}
+    actor_of: dict[int, int] = {}
     send_of: dict[int, int] = {}  # live send -> its request
-    sends_of: dict[int, list[int]] = {}  # unanswered request -> its live sends
+    sends_of: dict[int, list[int]] = {}  # unanswered request -> its sends
     n_copies: dict[int, int] = {}
-    turns: deque[int] = deque()
-    free, sent, nxt, credit, drawn, end = in_flight, 0, 0, 0.0, 0.0, 0.0
+    events: list[tuple[float, int, int]] = []  # (time, 0 answer | 1 delay passed, send or request)
+    next_call, sent, drawn, end = 0, 0, 0.0, 0.0
 
-    def send(req: int, now: float) -> None:
-        nonlocal free, sent, drawn
+    def send(a: int, req: int, now: float) -> None:
+        nonlocal sent, drawn
         d = next(draws)
-        free, sent, drawn = free - 1, sent + 1, drawn + d
+        free[a] -= 1
+        sent += 1
+        drawn += d
         send_of[sent] = req
         sends_of.setdefault(req, []).append(sent)
         heapq.heappush(events, (now + d, 0, sent))
         if n_copies.get(req, 0) < copies:
             heapq.heappush(events, (now + delay, 1, req))
 
-    def fill(now: float) -> None:
-        nonlocal nxt, credit
-        while free and nxt < requests:
-            credit += budget
-            send(nxt, now)
-            nxt += 1
-        while free and turns and credit >= 1.0:
-            req = turns.popleft()
+    def fill(a: int, now: float) -> None:
+        while free[a] and queued[a]:
+            credit[a] += budget
+            send(a, queued[a].popleft(), now)
+        while free[a] and turns[a] and credit[a] >= 1.0:
+            req = turns[a].popleft()
             if req in sends_of:  # still unanswered
-                credit -= 1.0
+                credit[a] -= 1.0
                 n_copies[req] = n_copies.get(req, 0) + 1
-                send(req, now)
+                send(a, req, now)
 
-    fill(0.0)
+    def hand_out(now: float) -> None:
+        nonlocal next_call
+        while next_call < calls:
+            a = min(range(actors), key=running.__getitem__)
+            if running[a] >= most_calls:
+                return
+            first, last = next_call * batch, min(requests, (next_call + 1) * batch)
+            left_in_call[next_call] = last - first
+            for req in range(first, last):
+                actor_of[req] = a
+                queued[a].append(req)
+            running[a] += 1
+            next_call += 1
+            fill(a, now)
+
+    hand_out(0.0)
     while events:
         now, kind, ident = heapq.heappop(events)
         if kind == 0:
             req = send_of.pop(ident, None)
             if req is None:  # a cancelled send
                 continue
+            a = actor_of[req]
             for other in sends_of.pop(req):
                 send_of.pop(other, None)
-                free += 1
+                free[a] += 1
             end = now
+            call = req // batch
+            left_in_call[call] -= 1
+            if not left_in_call[call]:
+                running[a] -= 1
+                hand_out(now)
+            fill(a, now)
         elif ident in sends_of and n_copies.get(ident, 0) < copies:
-            turns.append(ident)
-        fill(now)
+            a = actor_of[ident]
+            turns[a].append(ident)
+            fill(a, now)
     return requests * (drawn / sent) / (in_flight * end), sum(n_copies.values())
 
 
@@ -501,18 +540,28 @@ def main(argv: list[str] | None = None) -> None:
     if args.bounds:
         sizes = (20_000, 60_000, 100_000, 200_000, 300_000)
         # A hedging client's figure swings with a few extreme draws: the mean and range of 3.
-        clients = [("sends once", None), ("hedged p75, 5%, 1 copy", (0.75, 0.05, 1)),
-                   ("hedged p75, 5%, 2 copies", (0.75, 0.05, 2)), ("hedged p55, 100%, 3 copies", (0.55, 1.0, 3))]
-        print("log-normal answers, p99 = 4x median; fraction of ideal a perfect client reaches, by requests per step")
+        pool: dict[str, Any] = {}
+        stage = {"actors": 4, "rows_per_slot": 6.0}  # the batch: the stage's default for the slots
+        clients = [("sends once", None, pool), ("hedged p75, 5%, 1 copy", (0.75, 0.05, 1), pool),
+                   ("hedged p75, 5%, 2 copies", (0.75, 0.05, 2), pool),
+                   ("hedged p55, no cap, 3 copies", (0.55, 1.0, 3), pool),
+                   ("the stage, hedged p75, 5%, 1 copy", (0.75, 0.05, 1), stage),
+                   ("the stage, hedged p75, 5%, 2 copies", (0.75, 0.05, 2), stage)]
+        print("log-normal answers, p99 = 4x median; fraction of ideal a client reaches with no start-up cost, by "
+              "requests per step (one pool of slots; 'the stage': 4 actors, rows_per_slot 6, calls of the default size)")
         print("in flight | client | " + " | ".join(f"{n:,}" for n in sizes))
         for n in sorted({int(c.split(":")[0]) for c in args.configs.split(",")}):
-            for label, hedging in clients:
+            for label, hedging, shape in clients:
                 cells = []
                 for k in sizes:
                     if hedging is None:
                         cells.append(f"{perfect_bound(k, n):.3f}")
                         continue
-                    runs = [hedged_bound(k, n, *hedging, seed=seed)[0] for seed in range(3)]
+                    if shape:
+                        shape = {**shape, "batch": min(128, max(16, n // shape["actors"] // 4))}
+                    q, budget, copies = hedging
+                    runs = [simulated_client(k, n, quantile=q, budget=budget, copies=copies, seed=seed, **shape)[0]
+                            for seed in range(3)]
                     cells.append(f"{sum(runs) / 3:.3f} ({min(runs):.2f}-{max(runs):.2f})")
                 print(f"{n:,} | {label} | " + " | ".join(cells), flush=True)
         return
