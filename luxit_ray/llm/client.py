@@ -80,7 +80,7 @@ class Completion:
         cache_hit: The response came from the request cache (nothing was spent).
         latency_s: Wall time of the call, retries and waits included.
         hedges: Copies sent for this request (see :mod:`luxit_ray.llm.hedge`).
-        hedge_won: A second copy's answer came first.
+        hedge_won: A copy's answer came first.
         error: None on success, else ``"<kind>: <detail>"``.
         error_kind: One of :data:`ERROR_KINDS` or None.
     """
