@@ -9,7 +9,9 @@ take, send a copy and take whichever answer comes first.
 
 The rules here:
 - the delay is the ``quantile`` of this client's recent answer times, known once ``MIN_SAMPLES``
-  answers have been seen (a request sent before then waits for it and counts from its own start);
+  answers have been seen; a request sent before then is never copied (the first answers known
+  are the fastest of their wave: a quantile of them, applied to the wave still in flight, copied
+  most of it into the slots a step's start leaves idle);
 - a copy takes a free slot of the client's ``max_in_flight`` and only one that no request waits
   for, so copies never delay first sends; stragglers take idle slots oldest first;
 - at most ``budget`` copies per request sent (a credit earned per request, spent per copy);
@@ -117,7 +119,6 @@ class Hedger:
         self._delay: float | None = None
         self._credit = 0.0
         self._turns: deque[asyncio.Future[None]] = deque()
-        self._known: asyncio.Future[None] | None = None
 
     def bind(self, slots: Slots) -> Slots:
         """Share the client's slots (their releases offer turns to waiting stragglers)."""
@@ -137,8 +138,6 @@ class Hedger:
             self._since = 0
             ordered = sorted(self._times)
             self._delay = ordered[min(len(ordered) - 1, int(self.quantile * len(ordered)))]
-            if self._known is not None and not self._known.done():
-                self._known.set_result(None)
 
     def _offer(self) -> None:
         # A slot is free: the oldest straggler gets it, within the budget. Turns of requests
@@ -166,7 +165,7 @@ class Hedger:
         straggled for the delay, up to ``copies`` times, whenever a slot is idle.
 
         The caller holds one slot for the first send; each copy takes (and gives back) its own.
-        A request sent before the delay is known waits for it, then counts from its own start.
+        A request sent before the delay is known is not copied.
 
         Returns:
             ``(response, copies sent, whether a copy answered first)``; when every send failed,
@@ -179,6 +178,7 @@ class Hedger:
         self._credit += self.budget
         loop = asyncio.get_running_loop()
         t0 = last = time.monotonic()
+        may_copy = self._delay is not None
         sends = [asyncio.ensure_future(first())]
         turn: asyncio.Future[None] | None = None
         held = 0  # copy slots this request holds, given back when it is done
@@ -197,11 +197,9 @@ class Hedger:
                 timeout = None
                 if turn is not None:
                     waits.add(turn)
-                elif len(sends) <= self.copies:
-                    if self._delay is None:
-                        waits.add(self._known_on(loop))
-                    else:
-                        timeout = max(0.0, last + self._delay - time.monotonic())
+                elif may_copy and len(sends) <= self.copies:
+                    assert self._delay is not None  # known once, known for good
+                    timeout = max(0.0, last + self._delay - time.monotonic())
                 await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 if turn is not None and turn.done():
                     turn, held = None, held + 1
@@ -210,7 +208,7 @@ class Hedger:
                         continue
                     sends.append(asyncio.ensure_future(copy()))
                     last = time.monotonic()
-                elif (turn is None and len(sends) <= self.copies and self._delay is not None
+                elif (may_copy and turn is None and len(sends) <= self.copies and self._delay is not None
                       and time.monotonic() - last >= self._delay and _first_answer(sends) is None):
                     turn = loop.create_future()
                     self._turns.append(turn)
@@ -227,12 +225,6 @@ class Hedger:
             for _ in range(held):
                 assert self.slots is not None
                 self.slots.give()
-
-    def _known_on(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
-        """A future done once the delay is known (requests sent before it wait on it)."""
-        if self._known is None:
-            self._known = loop.create_future()
-        return self._known
 
 
 def _first_answer(sends: list[asyncio.Future[RawResponse]]) -> asyncio.Future[RawResponse] | None:
