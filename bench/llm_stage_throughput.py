@@ -252,7 +252,7 @@ def simulated_client(requests: int, in_flight: int, *, actors: int = 1, batch: i
         send_of[sent] = req
         sends_of.setdefault(req, []).append(sent)
         heapq.heappush(events, (now + d, 0, sent))
-        if n_copies.get(req, 0) < copies:
+        if quantile and n_copies.get(req, 0) < copies:
             heapq.heappush(events, (now + delay, 1, req))
 
     def fill(a: int, now: float) -> None:
