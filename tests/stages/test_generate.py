@@ -257,13 +257,20 @@ def test_the_chain_lets_a_task_yield_as_many_blocks_as_its_pools_take_at_once():
     from luxit_ray.steps.runner import _llm_data_context
 
     ctx = ray.data.DataContext.get_current()
-    before = (ctx.wait_for_min_actors_s, ctx._max_num_blocks_in_streaming_gen_buffer, metadata_fetcher._PREFETCH_ON_THREAD)
+
+    def settings() -> tuple:
+        return (ctx.wait_for_min_actors_s, ctx._max_num_blocks_in_streaming_gen_buffer,
+                ctx.memory_usage_poll_interval_s, metadata_fetcher._PREFETCH_ON_THREAD)
+
+    before = settings()
+    assert before[2] == 1  # Ray's default: a memory-polling thread per running task, every second
     with _llm_data_context(blocks_ahead=256):
         # Ray's default of 2 blocks fed the pool ~9 calls a second (BENCHMARKS.md), and so did
-        # fetching block metadata on a thread (one block of a task pulled per scheduling round)
-        assert (ctx.wait_for_min_actors_s, ctx._max_num_blocks_in_streaming_gen_buffer) == (900, 256)
+        # fetching block metadata on a thread (one block of a task pulled per scheduling round);
+        # an LLM actor runs dozens of calls at once, so no poller per call either
+        assert settings()[:3] == (900, 256, None)
         assert isinstance(metadata_fetcher.make_metadata_fetcher(), metadata_fetcher.InlineMetadataFetcher)
-    assert (ctx.wait_for_min_actors_s, ctx._max_num_blocks_in_streaming_gen_buffer, metadata_fetcher._PREFETCH_ON_THREAD) == before
+    assert settings() == before
     with _llm_data_context(blocks_ahead=1):
         assert ctx._max_num_blocks_in_streaming_gen_buffer == 2  # never below Ray's default
 
