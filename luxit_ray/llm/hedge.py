@@ -195,11 +195,14 @@ class Hedger:
                     return _first_failure(sends)
                 waits: set[asyncio.Future[Any]] = set(live)
                 timeout = None
+                # Waiting for the delay to pass: no turn queued yet, and a copy still allowed.
+                due: float | None = None
                 if turn is not None:
                     waits.add(turn)
                 elif may_copy and len(sends) <= self.copies:
                     assert self._delay is not None  # known once, known for good
-                    timeout = max(0.0, last + self._delay - time.monotonic())
+                    due = last + self._delay
+                    timeout = max(0.0, due - time.monotonic())
                 await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 if turn is not None and turn.done():
                     turn, held = None, held + 1
@@ -208,8 +211,7 @@ class Hedger:
                         continue
                     sends.append(asyncio.ensure_future(copy()))
                     last = time.monotonic()
-                elif (may_copy and turn is None and len(sends) <= self.copies and self._delay is not None
-                      and time.monotonic() - last >= self._delay and _first_answer(sends) is None):
+                elif due is not None and time.monotonic() >= due and _first_answer(sends) is None:
                     turn = loop.create_future()
                     self._turns.append(turn)
                     self._offer()
