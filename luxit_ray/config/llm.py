@@ -74,7 +74,58 @@ class EndpointConfig(StrictModel):
         ),
     )
     price_input_per_mtok: float = Field(default=0.0, ge=0, description="Price per million input tokens (USD).")
+    price_cached_input_per_mtok: float | None = Field(
+        default=None, ge=0,
+        description=(
+            "Price per million input tokens read from the provider's prompt cache (OpenAI "
+            "usage.prompt_tokens_details.cached_tokens, DeepSeek prompt_cache_hit_tokens); null: the input price."
+        ),
+    )
     price_output_per_mtok: float = Field(default=0.0, ge=0, description="Price per million output tokens (USD), reasoning included.")
+    prices_date: str | None = Field(
+        default=None, description="When the prices above were read from the provider's price page (YYYY-MM or YYYY-MM-DD).",
+    )
+    mode: Literal["live", "batch"] = Field(
+        default="live",
+        description=(
+            "live: requests go to /chat/completions as the stage runs. batch: a step's uncached requests go "
+            "through the OpenAI Batch API (JSONL files, /v1/files + /v1/batches; OpenAI, Together, Fireworks), "
+            "every answer is written to the request cache, then the step runs on the cached answers."
+        ),
+    )
+    batch_price_factor: float = Field(
+        default=0.5, gt=0, le=1, description="Share of the list price a batch request costs (OpenAI, Anthropic: 0.5).",
+    )
+    batch_completion_window: str = Field(default="24h", description="completion_window of each batch.")
+    batch_poll_s: float = Field(default=30.0, gt=0, description="Seconds between two status polls of the running batches.")
+    batch_max_requests: int = Field(
+        default=50_000, ge=1, le=50_000, description="Most requests per batch input file (OpenAI: 50,000).",
+    )
+    batch_max_bytes: int = Field(
+        default=200 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024,
+        description="Largest batch input file in bytes (OpenAI: 200 MB).",
+    )
+    batch_resend: Literal["batch", "live"] = Field(
+        default="batch",
+        description="Where requests of an expired, failed or cancelled batch go again: the next batch, or live.",
+    )
+    batch_max_rounds: int = Field(
+        default=3, ge=1, description="Batch rounds per step before what is still unanswered is left to the live pass.",
+    )
+    service_tier: str | None = Field(
+        default=None,
+        description=(
+            "Sent as service_tier (OpenAI 'flex': half price on the ordinary API, slower; its 429 "
+            "'resource unavailable' answers are retried like any 429). Null: not sent."
+        ),
+    )
+    prompt_cache_key: bool = Field(
+        default=False,
+        description=(
+            "Send prompt_cache_key (one per seed) so the requests that share a seed's prefix reach the same "
+            "cache (OpenAI). Off for endpoints that reject unknown fields."
+        ),
+    )
 
     @field_validator("api_key_env")
     @classmethod

@@ -5,10 +5,14 @@ deltas to the run's :class:`Accountant` at most once a second (and when a batch 
 closes), so accounting adds no per-request actor call. With Ray the accountant is a named actor
 per run (:func:`get_accountant`); without Ray it is a plain object in the process.
 
-Cost: ``prompt_tokens * price_in + completion_tokens * price_out`` per million tokens.
-OpenAI, DeepSeek and vLLM count reasoning tokens inside ``completion_tokens``, so reasoning is
-billed as output without being counted twice. Cache hits cost nothing and are counted apart.
-Nothing here ever sees an API key.
+Cost: every send a request made, priced by :func:`luxit_ray.llm.spend.cost_usd` (the one cost
+formula: uncached input, cached input and output at the endpoint's prices, the batch factor for
+batch requests). Hedge copies, cancelled sends and retried 200s count as sends (their output
+estimated and counted apart). OpenAI, DeepSeek and vLLM count reasoning tokens inside
+``completion_tokens``, so reasoning is billed as output without being counted twice. A request
+answered from the request cache costs nothing now: it is counted as a cache hit, and what it
+would have cost is ``saved_usd`` unless this run paid for it earlier (an earlier attempt, or an
+actor that was lost: ``paid_earlier``). Nothing here ever sees an API key.
 """
 
 from __future__ import annotations
@@ -21,21 +25,25 @@ from typing import Any
 ACTOR_PREFIX = "luxit-accountant:"
 _COUNTERS = (
     "requests",  # calls answered by the endpoint or failed there (not cache hits)
+    "sends",  # sends the endpoint may bill: answers, hedge copies, cancelled sends, retried 200s
     "retries",
     "errors",
     "cache_hits",
-    "prompt_tokens",
-    "completion_tokens",
+    "paid_earlier",  # cache hits on answers this run paid for before (earlier attempt, lost actor)
+    "prompt_tokens",  # input tokens billed over every send (cached included)
+    "cached_tokens",  # of which read from the provider's prompt cache
+    "completion_tokens",  # output tokens billed (estimates of cancelled sends included)
+    "estimated_tokens",  # of prompt + completion, estimated (sends whose usage was never seen)
     "reasoning_tokens",
-    "hedges",  # second copies sent (luxit_ray.llm.hedge); each may be billed
-    "hedge_wins",  # second copies that answered first
+    "hedges",  # copies sent (luxit_ray.llm.hedge); each may be billed
+    "hedge_wins",  # copies that answered first
 )
 _FLUSH_EVERY_S = 1.0
 
 
 def _empty() -> dict[str, Any]:
     d: dict[str, Any] = {k: 0 for k in _COUNTERS}
-    d.update(cost_usd=0.0, latency_s=0.0, errors_by_kind={})
+    d.update(cost_usd=0.0, saved_usd=0.0, latency_s=0.0, errors_by_kind={})
     return d
 
 
@@ -43,6 +51,7 @@ def _add(into: dict[str, Any], delta: dict[str, Any]) -> None:
     for k in _COUNTERS:
         into[k] += delta.get(k, 0)
     into["cost_usd"] += delta.get("cost_usd", 0.0)
+    into["saved_usd"] += delta.get("saved_usd", 0.0)
     into["latency_s"] += delta.get("latency_s", 0.0)
     for kind, n in delta.get("errors_by_kind", {}).items():
         into["errors_by_kind"][kind] = into["errors_by_kind"].get(kind, 0) + n
@@ -142,24 +151,44 @@ class AccountantHandle:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["backend"] if state["backend"] is not None else Accountant())
 
-    def record(self, stage: str, model: str, completion: Any, *, price_in: float = 0.0, price_out: float = 0.0) -> None:
-        """Count one :class:`~luxit_ray.llm.client.Completion`."""
+    def record(self, stage: str, model: str, completion: Any, *, prices: Any = None, run_id: str | None = None) -> None:
+        """Count one :class:`~luxit_ray.llm.client.Completion`.
+
+        Args:
+            stage, model: The accounting label and model.
+            completion: The outcome; its ``billing`` says what every send may cost.
+            prices: The endpoint's config (its prices); None: free.
+            run_id: This run: a cache hit on an answer it paid for itself is ``paid_earlier``,
+                not a saving.
+        """
+        from luxit_ray.llm.spend import Billing, cost_usd
+
+        if completion.error_kind == "deferred":
+            return  # not sent: a batch collect pass
+        billing = completion.billing or Billing()
+        usd = cost_usd(prices, billing) if prices is not None else 0.0
         with self._lock:
             c = self._pending[(stage, model)]
             if completion.cache_hit:
                 c["cache_hits"] += 1
+                paid = completion.paid
+                if paid is not None and run_id is not None and paid.run_id == run_id:
+                    c["paid_earlier"] += 1
+                else:
+                    c["saved_usd"] += usd
             else:
                 c["requests"] += 1
+                c["sends"] += billing.sends
                 c["retries"] += completion.retries
                 c["hedges"] += completion.hedges
                 c["hedge_wins"] += int(completion.hedge_won)
-                c["prompt_tokens"] += completion.prompt_tokens
-                c["completion_tokens"] += completion.completion_tokens
+                c["prompt_tokens"] += billing.prompt_tokens
+                c["cached_tokens"] += billing.cached_tokens
+                c["completion_tokens"] += billing.completion_tokens
+                c["estimated_tokens"] += billing.estimated_tokens
                 c["reasoning_tokens"] += completion.reasoning_tokens
                 c["latency_s"] += completion.latency_s
-                c["cost_usd"] += (
-                    completion.prompt_tokens * price_in + completion.completion_tokens * price_out
-                ) / 1e6
+                c["cost_usd"] += usd
             if completion.error_kind:
                 c["errors"] += 1
                 kinds = c["errors_by_kind"]
@@ -231,8 +260,9 @@ def format_progress(snapshot: dict[str, Any], projection: dict[str, Any] | None 
     t = snapshot["total"]
     errs = ",".join(f"{k}={v}" for k, v in sorted(t["errors_by_kind"].items())) or "0"
     line = (
-        f"requests {t['requests']} (cache {t['cache_hits']}, retries {t['retries']}, errors {errs}) "
-        f"tokens in {t['prompt_tokens']:,} out {t['completion_tokens']:,} "
+        f"requests {t['requests']} (sends {t['sends']}, copies {t['hedges']}, cache {t['cache_hits']}, "
+        f"retries {t['retries']}, errors {errs}) "
+        f"tokens in {t['prompt_tokens']:,} (cached {t['cached_tokens']:,}) out {t['completion_tokens']:,} "
         f"(reasoning {t['reasoning_tokens']:,}) cost ${t['cost_usd']:.4f}"
     )
     if projection and projection.get("projected_cost_usd") is not None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import email.utils
+import hashlib
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ from luxit_ray.errors import AuthError, EndpointError
 from luxit_ray.llm.cache import RequestCache
 from luxit_ray.llm.hedge import Hedger, Slots
 from luxit_ray.llm.request import body_key, build_body, merge_sampling
+from luxit_ray.llm.spend import Billing, PaidBy, cached_tokens_of
 from luxit_ray.llm.transport import RawResponse, Transport, TransportError, make_transport
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,11 @@ ERROR_KINDS = (
     "empty",  # 200 with no content
     "connection",  # connection refused/reset, retries exhausted
     "bad_response",  # 200 whose body is not a chat completion, retries exhausted
+    "deferred",  # not sent: collected for a batch (an outbox) or left for it (a collect pass)
 )
+# Failures after which the endpoint may still bill the send: it answered 200 with something that
+# is not a chat completion, or the client gave up while the endpoint kept generating.
+_BILLED_FAILURES = frozenset({"bad_response", "timeout"})
 
 _RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
 _CONTEXT_MARKERS = (
@@ -73,7 +79,8 @@ class Completion:
         content: The message content exactly as received (None when absent).
         reasoning: The endpoint's separate reasoning field (``reasoning_content`` or ``reasoning``).
         finish_reason: As reported by the endpoint.
-        prompt_tokens: Input tokens billed.
+        prompt_tokens: Input tokens of the answer.
+        cached_tokens: Of ``prompt_tokens``, those read from the provider's prompt cache.
         completion_tokens: Output tokens billed (reasoning included, as OpenAI/DeepSeek/vLLM count).
         reasoning_tokens: The reasoning part of ``completion_tokens`` where reported.
         retries: Retries spent on this request.
@@ -83,6 +90,10 @@ class Completion:
         hedge_won: A copy's answer came first.
         error: None on success, else ``"<kind>: <detail>"``.
         error_kind: One of :data:`ERROR_KINDS` or None.
+        billing: What every send of the request may be billed (:class:`~luxit_ray.llm.spend.Billing`;
+            None: nothing was sent, e.g. a deferred request). A cache hit carries the billing of
+            the send that recorded it.
+        paid: Which run and attempt paid it (None: not recorded in a run's ledger).
     """
 
     content: str | None = None
@@ -98,6 +109,9 @@ class Completion:
     error_kind: str | None = None
     hedges: int = 0
     hedge_won: bool = False
+    cached_tokens: int = 0
+    billing: Billing | None = None
+    paid: PaidBy | None = None
 
     @property
     def ok(self) -> bool:
@@ -106,31 +120,85 @@ class Completion:
 
     def usage_json(self) -> str:
         """The ``usage`` column value (schema.USAGE)."""
-        return json.dumps(
-            {
-                "prompt_tokens": self.prompt_tokens,
-                "completion_tokens": self.completion_tokens,
-                "reasoning_tokens": self.reasoning_tokens,
-                "cached": self.cache_hit,
-                "retries": self.retries,
-                "hedges": self.hedges,
-            },
-            sort_keys=True,
-        )
+        usage: dict[str, Any] = {
+            "prompt_tokens": self.prompt_tokens,
+            "cached_tokens": self.cached_tokens,
+            "completion_tokens": self.completion_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+            "cached": self.cache_hit,
+            "retries": self.retries,
+            "hedges": self.hedges,
+        }
+        if self.billing is not None:
+            usage["billing"] = self.billing.to_dict()
+        if self.paid is not None:
+            usage["paid"] = self.paid.to_dict()
+        return json.dumps(usage, sort_keys=True)
 
     def to_record(self) -> dict[str, Any]:
-        """What the request cache stores (no per-call bookkeeping)."""
+        """What the request cache stores: the answer, what it cost and who paid for it."""
         d = asdict(self)
         for k in ("retries", "cache_hit", "hedges", "hedge_won"):
             d.pop(k)
+        d["billing"] = self.billing.to_dict() if self.billing is not None else None
+        d["paid"] = self.paid.to_dict() if self.paid is not None else None
         return d
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> Completion:
-        """A cache hit rebuilt from :meth:`to_record` output."""
+        """A cache hit rebuilt from :meth:`to_record` output (records written before billing
+        was kept get the answer's own usage as their billing)."""
         fields = {k: record[k] for k in cls.__dataclass_fields__ if k in record}
         fields.update(cache_hit=True, retries=0, latency_s=0.0, hedges=0, hedge_won=False)
+        billing = record.get("billing")
+        fields["billing"] = (Billing.from_dict(billing) if billing else Billing.of_answer(
+            int(record.get("prompt_tokens") or 0), int(record.get("cached_tokens") or 0),
+            int(record.get("completion_tokens") or 0)))
+        fields["paid"] = PaidBy.from_dict(record.get("paid"))
         return cls(**fields)
+
+
+def parse_chat_completion(data: bytes | str | Mapping[str, Any]) -> Completion:
+    """A chat completion body (as an endpoint or a batch output line returns it) as a Completion.
+
+    ``finish_reason`` "length" and empty content become the row errors ``length`` and ``empty``
+    (billed answers, recorded like any other); usage is read in both shapes (OpenAI/vLLM
+    ``prompt_tokens_details.cached_tokens``, DeepSeek ``prompt_cache_hit_tokens``).
+
+    Raises:
+        ValueError: the body is not a chat completion.
+    """
+    try:
+        body = json.loads(data) if isinstance(data, (bytes, str)) else data
+        choice = body["choices"][0]
+        message = choice.get("message") or {}
+        usage = body.get("usage") or {}
+        details = usage.get("completion_tokens_details") or {}
+        content = message.get("content")
+        reasoning = message.get("reasoning_content")
+        if reasoning is None:
+            reasoning = message.get("reasoning")
+        comp = Completion(
+            content=content,
+            reasoning=reasoning,
+            finish_reason=choice.get("finish_reason"),
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            reasoning_tokens=int(details.get("reasoning_tokens") or 0),
+            cached_tokens=cached_tokens_of(usage),
+        )
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise ValueError(f"not a chat completion: {exc!r}") from None
+    if comp.finish_reason == "length":
+        comp.error = (
+            f"length: the answer was cut off at {comp.completion_tokens} completion tokens"
+            " (raise max_tokens)"
+        )
+        comp.error_kind = "length"
+    elif content is None or not str(content).strip():
+        comp.error = f"empty: HTTP 200 with empty content (finish_reason {comp.finish_reason})"
+        comp.error_kind = "empty"
+    return comp
 
 
 def response_format_for(schema: dict[str, Any] | None, mode: str, name: str) -> dict[str, Any] | None:
@@ -274,6 +342,14 @@ class LLMClient:
             SDK on its aiohttp client), or a :class:`Transport` instance; None: the endpoint's
             ``transport`` setting.
         stage: Stage label used for accounting (e.g. ``"generate"``, ``"judge:gpt5mini"``).
+        ledger: The run's :class:`~luxit_ray.llm.spend.Ledger`: every paid request gets a line
+            (written with its cache record, before anyone sees the answer) and a payer id that
+            its cache record keeps. None: spend is only counted live.
+        outbox: Collect instead of send: a cache miss hands ``(key, body)`` to
+            ``outbox.add`` and comes back as a ``deferred`` row error (the batch pre-pass,
+            :mod:`luxit_ray.llm.batch`).
+        defer: A cache miss comes back ``deferred`` without being sent (a collect pass for
+            another endpoint's batch spends nothing here).
 
     Raises:
         AuthError: ``api_key_env`` names an environment variable that is not set.
@@ -289,8 +365,14 @@ class LLMClient:
         accountant: Any | None = None,
         transport: Transport | str | None = None,
         stage: str = "llm",
+        ledger: Any | None = None,
+        outbox: Any | None = None,
+        defer: bool = False,
     ) -> None:
         self.name = name
+        self.ledger = ledger
+        self.outbox = outbox
+        self.defer = defer
         self.endpoint = endpoint
         self.stage = stage
         self.base_url = endpoint.base_url.rstrip("/")
@@ -336,6 +418,7 @@ class LLMClient:
         *,
         response_format: dict[str, Any] | None = None,
         sampling: SamplingConfig | None = None,
+        cache_hint: str | None = None,
     ) -> Completion:
         """Send one chat request (or answer it from the cache), on the caller's event loop.
 
@@ -343,6 +426,8 @@ class LLMClient:
             messages: OpenAI chat messages.
             response_format: From :func:`response_format_for`, or None.
             sampling: Overrides of the endpoint's sampling parameters.
+            cache_hint: What requests sharing a prompt prefix have in common (a seed's id):
+                sent as ``prompt_cache_key`` where the endpoint sets ``prompt_cache_key``.
 
         Returns:
             A Completion; failures are row errors on it.
@@ -353,24 +438,46 @@ class LLMClient:
         """
         t0 = time.monotonic()
         params = self._merged(sampling)
-        body = build_body(self.endpoint.model, messages, params, response_format)
-        key = body_key(self.base_url, body) if self.cache is not None else None
-        if key is not None:
+        body = self._body(messages, params, response_format, cache_hint)
+        collecting = self.outbox is not None or self.defer
+        key = body_key(self.base_url, body) if self.cache is not None or collecting else None
+        if key is not None and self.cache is not None:
             record = await self.cache.get_async(key)
             if record is not None:
                 comp = Completion.from_record(record)
                 self._account(comp)
                 return comp
+        if collecting:
+            if self.outbox is not None:
+                self.outbox.add(key, body)
+            return Completion(error="deferred: not sent in this pass (batch mode)", error_kind="deferred")
         comp = await self._send(body, params, t0)
-        if key is not None and comp.error_kind in (None, "length", "empty"):
+        if comp.billing is not None and comp.billing.sends and self.ledger is not None:
+            # The spend first, then the answer: a kill between the two leaves a paid request in
+            # the ledger that the rerun sends again (paid twice, and shown so), never an answer
+            # in the cache whose payment no ledger holds.
+            comp.paid = self.ledger.paid_by()
+            await self.ledger.record_async(self.ledger.line(
+                self.stage, self.endpoint.model, self.name, self.endpoint, comp.billing, comp.paid, comp.error_kind))
+        if key is not None and self.cache is not None and comp.error_kind in (None, "length", "empty"):
             # Billed responses are recorded before anyone sees them: a rerun never pays again.
             await self.cache.put_async(key, comp.to_record())
         self._account(comp)
         return comp
 
+    def _body(self, messages: list[dict[str, Any]], params: SamplingConfig, response_format: dict[str, Any] | None,
+              cache_hint: str | None) -> dict[str, Any]:
+        body = build_body(self.endpoint.model, messages, params, response_format)
+        if self.endpoint.service_tier:
+            body["service_tier"] = self.endpoint.service_tier
+        if self.endpoint.prompt_cache_key and cache_hint:
+            body["prompt_cache_key"] = cache_hint if len(cache_hint) <= 64 else hashlib.sha256(
+                cache_hint.encode()).hexdigest()[:32]
+        return body
+
     def chat_many(
         self,
-        requests: list[tuple[list[dict[str, Any]], dict[str, Any] | None]],
+        requests: list[tuple[Any, ...]],
         sampling: SamplingConfig | None = None,
     ) -> list[Completion]:
         """Run many requests concurrently (bounded by ``max_in_flight``) and return them in order.
@@ -379,7 +486,8 @@ class LLMClient:
         long-lived event loop thread.
 
         Args:
-            requests: ``(messages, response_format)`` pairs.
+            requests: ``(messages, response_format)`` or ``(messages, response_format,
+                cache_hint)`` tuples.
             sampling: Overrides of the endpoint's sampling parameters for all of them.
 
         Raises:
@@ -466,8 +574,9 @@ class LLMClient:
         sampling: SamplingConfig | None,
     ) -> list[Completion]:
         tasks = [
-            asyncio.ensure_future(self.chat(m, response_format=rf, sampling=sampling))
-            for m, rf in requests
+            asyncio.ensure_future(self.chat(r[0], response_format=r[1], sampling=sampling,
+                                            cache_hint=r[2] if len(r) > 2 else None))
+            for r in requests
         ]
         try:
             return list(await asyncio.gather(*tasks))
@@ -510,6 +619,16 @@ class LLMClient:
         bound = self._slots.get(lt.loop) if lt is not None else None
         return bound[1].delay_s if bound is not None and bound[1] is not None else None
 
+    @staticmethod
+    def _prompt_estimate(body: dict[str, Any]) -> int:
+        """Input tokens of a body whose usage was never seen (4 characters a token)."""
+        chars = 0
+        for m in body["messages"]:
+            c = m.get("content")
+            if isinstance(c, str):
+                chars += len(c)
+        return chars // 4
+
     def _estimate_tokens(self, body: dict[str, Any], params: SamplingConfig) -> int:
         chars = 0
         for m in body["messages"]:
@@ -527,6 +646,8 @@ class LLMClient:
         slots, hedger = self._bound()
         retries = hedges = 0
         hedge_won = False
+        extra_sends = 0  # other sends the endpoint took on and may bill (copies, 200s without a completion)
+        gave_up = 0  # sends the client stopped waiting for (timeouts)
 
         async def post() -> RawResponse:
             return await self._transport.post("/chat/completions", payload)
@@ -539,6 +660,7 @@ class LLMClient:
         while True:
             if self.limiter is not None:
                 await self.limiter.acquire(estimate)
+            copies = 0
             try:
                 async with slots:
                     if hedger is None:
@@ -558,16 +680,28 @@ class LLMClient:
                 comp.retries = retries
                 comp.hedges, comp.hedge_won = hedges, hedge_won
                 comp.latency_s = time.monotonic() - t0
+                if raw.status == 200:
+                    # The losing sends of a hedged attempt were cancelled, but may be billed.
+                    comp.billing = Billing.of_answer(comp.prompt_tokens, comp.cached_tokens, comp.completion_tokens,
+                                                     extra_sends=extra_sends + copies, unanswered_sends=gave_up)
+                elif extra_sends + gave_up + copies:
+                    comp.billing = Billing.of_failure(extra_sends + gave_up + copies, self._prompt_estimate(body))
                 if self.limiter is not None:
                     self.limiter.settle(comp.prompt_tokens + comp.completion_tokens - estimate)
                 return comp
+            if failure.kind == "bad_response":
+                extra_sends += 1 + copies
+            elif failure.kind == "timeout":
+                gave_up += 1 + copies
             if retries >= ep.max_retries:
+                billed = extra_sends + gave_up
                 return Completion(
                     retries=retries,
                     hedges=hedges,
                     latency_s=time.monotonic() - t0,
                     error=f"{failure.kind}: {failure.detail} (after {retries} retries)",
                     error_kind=failure.kind,
+                    billing=Billing.of_failure(billed, self._prompt_estimate(body)) if billed else None,
                 )
             delay = random.uniform(0.0, min(ep.backoff_max_s, ep.backoff_base_s * (2.0**retries)))
             if failure.retry_after is not None:
@@ -600,41 +734,12 @@ class LLMClient:
 
     def _parse_success(self, body: bytes) -> Completion:
         try:
-            data = json.loads(body)
-            choice = data["choices"][0]
-            message = choice.get("message") or {}
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            return parse_chat_completion(body)
+        except ValueError:
             raise _Retry("bad_response", f"HTTP 200 without a chat completion: {body[:200]!r}") from None
-        usage = data.get("usage") or {}
-        details = usage.get("completion_tokens_details") or {}
-        content = message.get("content")
-        reasoning = message.get("reasoning_content")
-        if reasoning is None:
-            reasoning = message.get("reasoning")
-        comp = Completion(
-            content=content,
-            reasoning=reasoning,
-            finish_reason=choice.get("finish_reason"),
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=int(usage.get("completion_tokens") or 0),
-            reasoning_tokens=int(details.get("reasoning_tokens") or 0),
-        )
-        if comp.finish_reason == "length":
-            comp.error = (
-                f"length: the answer was cut off at {comp.completion_tokens} completion tokens"
-                " (raise max_tokens)"
-            )
-            comp.error_kind = "length"
-        elif content is None or not str(content).strip():
-            comp.error = f"empty: HTTP 200 with empty content (finish_reason {comp.finish_reason})"
-            comp.error_kind = "empty"
-        return comp
 
     def _account(self, comp: Completion) -> None:
         self.accountant.record(
-            self.stage,
-            self.endpoint.model,
-            comp,
-            price_in=self.endpoint.price_input_per_mtok,
-            price_out=self.endpoint.price_output_per_mtok,
+            self.stage, self.endpoint.model, comp, prices=self.endpoint,
+            run_id=self.ledger.run_id if self.ledger is not None else None,
         )

@@ -73,6 +73,9 @@ class GenerateStage(LLMStage):
         transport: Client transport override (tests, benchmarks).
         carry_text: Add the seed's ``text`` column (cut as the generator saw it) to every output
             row, for a judge stage that follows in the same pipeline (``luxit run``).
+        ledger: The run's spend ledger (:class:`~luxit_ray.llm.spend.Ledger`); None: none.
+        outboxes: A batch collect pass: endpoint name -> outbox collecting the requests the
+            cache cannot answer (:mod:`luxit_ray.llm.batch`); nothing is sent. None: a live pass.
     """
 
     INPUT_COLUMNS = (S.DOC_ID, S.SOURCE, S.SOURCE_TYPE, S.TITLE, S.TEXT, S.DATE, S.URL)
@@ -95,6 +98,8 @@ class GenerateStage(LLMStage):
         prompt_vars: Mapping[str, Any] | None = None,
         transport: Any | None = None,
         carry_text: bool = False,
+        ledger: Any | None = None,
+        outboxes: Mapping[str, Any] | None = None,
     ) -> None:
         from luxit_ray.llm import LLMClient, RequestCache, response_format_for
 
@@ -115,8 +120,10 @@ class GenerateStage(LLMStage):
         self.cache = RequestCache(cache_uri) if cache_uri else None
         self.client = LLMClient(
             endpoint_name, self.endpoint, cache=self.cache, limiter=limiter, accountant=accountant,
-            transport=transport, stage=STAGE,
+            transport=transport, stage=STAGE, ledger=ledger,
+            outbox=(outboxes or {}).get(endpoint_name), defer=outboxes is not None,
         )
+        self.ledger = ledger
         self.carry_text = carry_text
         self.output_schema = self.OUTPUT_SCHEMA.append(pa.field(S.TEXT, pa.string())) if carry_text else self.OUTPUT_SCHEMA
         self._checked = False

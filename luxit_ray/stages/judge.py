@@ -143,6 +143,9 @@ class JudgeStage(LLMStage):
         limiters: Endpoint name -> shared rate limiter handle (None: built per client).
         prompt_vars: Extra template variables.
         transport: Client transport override (tests, benchmarks).
+        ledger: The run's spend ledger (:class:`~luxit_ray.llm.spend.Ledger`); None: none.
+        outboxes: A batch collect pass: endpoint name -> outbox collecting the requests the
+            cache cannot answer (:mod:`luxit_ray.llm.batch`); nothing is sent. None: a live pass.
     """
 
     INPUT_COLUMNS = tuple(S.PAIR_SCHEMA.names)
@@ -163,6 +166,8 @@ class JudgeStage(LLMStage):
         limiters: Mapping[str, Any] | None = None,
         prompt_vars: Mapping[str, Any] | None = None,
         transport: Any | None = None,
+        ledger: Any | None = None,
+        outboxes: Mapping[str, Any] | None = None,
     ) -> None:
         from luxit_ray.llm import AccountantHandle, LLMClient, RequestCache, response_format_for
 
@@ -189,7 +194,8 @@ class JudgeStage(LLMStage):
             client = LLMClient(
                 spec["endpoint_name"], ep, cache=self.cache,
                 limiter=(limiters or {}).get(spec["endpoint_name"]), accountant=self.accountant,
-                transport=transport, stage=f"{STAGE}:{spec['name']}",
+                transport=transport, stage=f"{STAGE}:{spec['name']}", ledger=ledger,
+                outbox=(outboxes or {}).get(spec["endpoint_name"]), defer=outboxes is not None,
             )
             self.judges.append(_Judge(
                 name=spec["name"], endpoint_name=spec["endpoint_name"], endpoint=ep,
@@ -219,11 +225,15 @@ class JudgeStage(LLMStage):
             self._checked = True
         has_text = S.TEXT in batch_columns(batch)
         rows = batch_rows(batch)
-        todo = [i for i, r in enumerate(rows) if self._judgeable(r)]
+        # A seed's pairs share the judge prompt up to the pair (role, rubric, source): sent one
+        # after the other, they reach the provider's prefix cache while it holds the source.
+        todo = sorted((i for i, r in enumerate(rows) if self._judgeable(r)), key=lambda i: str(rows[i].get(S.DOC_ID)))
         sources = {i: self._source_for(rows[i], has_text) for i in todo}
         tasks = [
             asyncio.ensure_future(j.client.chat_many_async(
-                [(self.render(j, rows[i], sources[i]), j.response_format) for i in todo], sampling=j.sampling
+                [(self.render(j, rows[i], sources[i]), j.response_format, str(rows[i].get(S.DOC_ID)))
+                 for i in todo],
+                sampling=j.sampling,
             ))
             for j in self.judges
         ]

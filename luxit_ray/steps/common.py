@@ -108,41 +108,108 @@ def split_parquet(run: Any, src: str, out_schema: Any, outputs: dict[str, Any]) 
 
 
 def usage_slot() -> dict[str, Any]:
-    """Zeroed usage counters of one model or judge."""
-    return {"requests": 0, "cache_hits": 0, "retries": 0, "hedges": 0, "prompt_tokens": 0, "completion_tokens": 0,
-            "reasoning_tokens": 0, "errors": 0, "cost_usd": 0.0}
+    """Zeroed usage counters of one model or judge (see :func:`add_usage` and :func:`add_spend`)."""
+    return {"requests": 0, "sends": 0, "cache_hits": 0, "paid_earlier": 0, "retries": 0, "hedges": 0,
+            "prompt_tokens": 0, "cached_tokens": 0, "completion_tokens": 0, "estimated_tokens": 0,
+            "reasoning_tokens": 0, "errors": 0, "cost_usd": 0.0, "cost_this_attempt_usd": 0.0,
+            "cost_earlier_attempts_usd": 0.0, "saved_usd": 0.0, "cached_input_share": None}
 
 
-def add_usage(slot: dict[str, Any], usage: dict[str, Any], endpoint: Any, error_kind: str | None) -> None:
-    """Count one request: tokens and cost only for calls paid in this run (not cache hits)."""
+def add_usage(slot: dict[str, Any], usage: dict[str, Any], endpoint: Any, error_kind: str | None,
+              run_id: str | None = None) -> None:
+    """Count one request from its row's ``usage``: what this attempt sent, what came from the
+    request cache, and what the cache saved. Money spent is not taken from rows but from the
+    run's ledger (:func:`add_spend`): a row shows only the request's last outcome.
+
+    A cache hit on an answer this run paid for (an earlier attempt, or an actor that was lost)
+    is ``paid_earlier``; one paid by another run is a saving, priced at its recorded billing.
+    """
+    from luxit_ray.llm.spend import cost_usd
+
     if usage.get("cached"):
         slot["cache_hits"] += 1
+        paid = usage.get("paid") or {}
+        if run_id is not None and paid.get("run_id") == run_id:
+            slot["paid_earlier"] += 1
+        elif usage.get("billing"):
+            slot["saved_usd"] += cost_usd(endpoint, usage["billing"])
     else:
         slot["requests"] += 1
         slot["retries"] += int(usage.get("retries") or 0)
         slot["hedges"] += int(usage.get("hedges") or 0)
-        for k in ("prompt_tokens", "completion_tokens", "reasoning_tokens"):
-            slot[k] += int(usage.get(k) or 0)
-        slot["cost_usd"] += (int(usage.get("prompt_tokens") or 0) * endpoint.price_input_per_mtok
-                             + int(usage.get("completion_tokens") or 0) * endpoint.price_output_per_mtok) / 1e6
+        slot["reasoning_tokens"] += int(usage.get("reasoning_tokens") or 0)
     if error_kind:
         slot["errors"] += 1
+
+
+def add_spend(slot: dict[str, Any], spend: dict[str, Any] | None) -> None:
+    """Put a model's spend from the ledger (one slot of :func:`luxit_ray.llm.spend.spend_by`)
+    into its usage counters: every send of every attempt of this run, tokens as billed."""
+    if not spend:
+        return
+    total = spend["total"]
+    for k in ("sends", "prompt_tokens", "cached_tokens", "completion_tokens", "estimated_tokens"):
+        slot[k] += total[k]
+    slot["cost_usd"] += total["cost_usd"]
+    slot["cost_this_attempt_usd"] += spend["this_attempt"]["cost_usd"]
+    slot["cost_earlier_attempts_usd"] += spend["earlier_attempts"]["cost_usd"]
+    slot["paid_requests_this_attempt"] = slot.get("paid_requests_this_attempt", 0) + spend["this_attempt"]["requests"]
+    slot["paid_requests_earlier_attempts"] = (slot.get("paid_requests_earlier_attempts", 0)
+                                              + spend["earlier_attempts"]["requests"])
+    slot["batch_requests"] = slot.get("batch_requests", 0) + total["batch_requests"]
+
+
+def finish_slot(slot: dict[str, Any]) -> dict[str, Any]:
+    """Round a usage slot's money and add its cached-input share."""
+    for k in ("cost_usd", "cost_this_attempt_usd", "cost_earlier_attempts_usd", "saved_usd"):
+        slot[k] = round(slot[k], 6)
+    slot["cached_input_share"] = round(slot["cached_tokens"] / slot["prompt_tokens"], 4) if slot["prompt_tokens"] else None
+    return slot
+
+
+def run_spend(run: Any, stage_of: Any) -> dict[str, dict[str, Any]]:
+    """This run's spend from its ledger, per key of ``stage_of`` and model, split into the
+    latest attempt and the earlier ones (:func:`luxit_ray.llm.spend.spend_by`)."""
+    from luxit_ray.llm.spend import Ledger, read_ledger, spend_by
+
+    entries = read_ledger(run.fs_path(Ledger.FOLDER), run.fs)
+    return spend_by(entries, run.run_id, run.attempt(), stage_of)
+
+
+def spend_totals(usage: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A step's money over its models or judges: this run's spend (all attempts), the latest
+    attempt's, the earlier attempts', what the cache saved, and the cached share of input."""
+    keys = ("sends", "prompt_tokens", "cached_tokens", "completion_tokens", "estimated_tokens")
+    out: dict[str, Any] = {k: sum(u.get(k, 0) for u in usage.values()) for k in keys}
+    for k in ("cost_usd", "cost_this_attempt_usd", "cost_earlier_attempts_usd", "saved_usd"):
+        out[k] = round(sum(u.get(k, 0.0) for u in usage.values()), 6)
+    out["cached_input_share"] = round(out["cached_tokens"] / out["prompt_tokens"], 4) if out["prompt_tokens"] else None
+    return out
 
 
 class FreeEndpoint:
     """Prices of an endpoint not in the config (a judge renamed since): nothing is charged."""
 
     price_input_per_mtok = 0.0
+    price_cached_input_per_mtok = None
     price_output_per_mtok = 0.0
+    batch_price_factor = 1.0
 
 
 FREE = FreeEndpoint()
 
 
 def usage_table(usage: dict[str, dict[str, Any]], key: str) -> dict[str, Any]:
-    cols = [key, "requests", "cached", "retries", "hedged", "tok in", "tok out", "reasoning", "USD"]
-    rows = [[name, u["requests"], u["cache_hits"], u["retries"], u.get("hedges", 0), u["prompt_tokens"], u["completion_tokens"],
-             u["reasoning_tokens"], round(u["cost_usd"], 4)] for name, u in sorted(usage.items())]
+    """The CLI table of a step's usage per model or judge."""
+    cols = [key, "requests", "sends", "copies", "cache hits", "paid earlier", "retries", "tok in", "cached in",
+            "tok out", "USD (run)", "USD earlier", "saved"]
+    rows = []
+    for name, u in sorted(usage.items()):
+        share = u.get("cached_input_share")
+        rows.append([name, u["requests"], u.get("sends", 0), u.get("hedges", 0), u["cache_hits"], u.get("paid_earlier", 0),
+                     u["retries"], u["prompt_tokens"], "-" if share is None else f"{share:.0%}", u["completion_tokens"],
+                     round(u["cost_usd"], 4), round(u.get("cost_earlier_attempts_usd", 0.0), 4),
+                     round(u.get("saved_usd", 0.0), 4)])
     return {"columns": cols, "rows": rows}
 
 
@@ -198,8 +265,9 @@ class Progress:
 
     def _totals(self) -> dict[str, Any]:
         snap = self.accountant.snapshot()
-        out = {"rows": snap.get("rows", {}).get(self.stage, 0), "requests": 0, "cache_hits": 0, "retries": 0,
-               "errors": 0, "prompt_tokens": 0, "completion_tokens": 0, "reasoning_tokens": 0, "cost_usd": 0.0}
+        out = {"rows": snap.get("rows", {}).get(self.stage, 0), "requests": 0, "sends": 0, "hedges": 0,
+               "cache_hits": 0, "retries": 0, "errors": 0, "prompt_tokens": 0, "cached_tokens": 0,
+               "completion_tokens": 0, "reasoning_tokens": 0, "cost_usd": 0.0}
         for label, models in snap.get("by_stage", {}).items():
             if label == self.stage or label.startswith(self.stage + ":"):
                 for m in models.values():
@@ -218,9 +286,11 @@ class Progress:
         frac = d["rows"] / self.total if self.total else 1.0
         text = (
             f"{self.stage}: {d['rows']}/{self.total} {self.unit} ({frac:.0%}) | requests {d['requests']}"
-            f" (cache {d['cache_hits']}, retries {d['retries']}, errors {d['errors']})"
-            f" | tokens in {d['prompt_tokens']:,} out {d['completion_tokens']:,} (reasoning {d['reasoning_tokens']:,})"
-            f" | cost ${d['cost_usd']:.4f}"
+            f" (sends {d['sends']}, copies {d['hedges']}, cache {d['cache_hits']}, retries {d['retries']},"
+            f" errors {d['errors']})"
+            f" | tokens in {d['prompt_tokens']:,} (cached {d['cached_tokens']:,}) out {d['completion_tokens']:,}"
+            f" (reasoning {d['reasoning_tokens']:,})"
+            f" | cost ${d['cost_usd']:.4f} (copies and cancelled sends included)"
         )
         if 0 < frac < 1:
             text += f", projected ${d['cost_usd'] / frac:.2f}, eta {elapsed * (1 - frac) / frac / 60:.1f} min"

@@ -18,7 +18,17 @@ import pyarrow.compute as pc
 
 from luxit_ray import runs
 from luxit_ray import schema as S
-from luxit_ray.steps.common import add_usage, check_rate, split_parquet, usage_slot, usage_table
+from luxit_ray.steps.common import (
+    add_spend,
+    add_usage,
+    check_rate,
+    finish_slot,
+    run_spend,
+    spend_totals,
+    split_parquet,
+    usage_slot,
+    usage_table,
+)
 from luxit_ray.steps.runner import LLMStep
 
 log = logging.getLogger(__name__)
@@ -85,6 +95,8 @@ class GenerateStep(LLMStep):
             "prompt_vars": dict(g.prompt_vars),
             # The judge that follows in the same pipeline shows its judges the seed text.
             "carry_text": feeds_next,
+            "ledger": shared.get("ledger"),
+            "outboxes": shared.get("outboxes"),
         }
 
     def finish(self, run: runs.RunDir, rows: str, info: dict[str, Any], mark: bool) -> dict[str, Any]:
@@ -112,9 +124,12 @@ class GenerateStep(LLMStep):
             return {"run_dir": str(run), "tables": {}, "lines": [f"generate: done earlier in {run}"]}
         tables = {
             "generate: seeds and pairs": {
-                "columns": ["seeds", "pairs", "failed", "partial", "err rows", "cached", "retries", "USD", "wall s"],
+                "columns": ["seeds", "pairs", "failed", "partial", "err rows", "cached", "retries", "USD (run)",
+                            "USD earlier", "saved", "wall s"],
                 "rows": [[c["seeds"], c["pairs"], c["seeds_with_error"], c["seeds_partial"], c["error_rows"],
-                          c["cache_hits"], c["retries"], round(c["cost_usd"], 4), c.get("wall_s")]],
+                          c["cache_hits"], c["retries"], round(c["cost_usd"], 4),
+                          round(c.get("spend", {}).get("cost_earlier_attempts_usd", 0.0), 4),
+                          round(c.get("spend", {}).get("saved_usd", 0.0), 4), c.get("wall_s")]],
             },
             "generate: usage per model": usage_table(c.get("usage", {}), "model"),
         }
@@ -156,12 +171,16 @@ def generate_counts(run: runs.RunDir, rows: str, n_seeds: int, endpoints: Mappin
     for batch in first_row.to_batches(max_chunksize=10_000):
         for u, model, ep in zip(batch[f"{S.USAGE}_first"].to_pylist(), batch[f"{S.MODEL}_first"].to_pylist(),
                                 batch[f"{S.ENDPOINT}_first"].to_pylist(), strict=True):
-            add_usage(usage.setdefault(model, usage_slot()), json.loads(u) if u else {}, endpoints[ep], None)
+            add_usage(usage.setdefault(model, usage_slot()), json.loads(u) if u else {}, endpoints[ep], None,
+                      run.run_id)
+    for model, spend in run_spend(run, lambda label: "generate" if label == "generate" else None).get(
+            "generate", {}).items():
+        add_spend(usage.setdefault(model, usage_slot()), spend)
     failed_models = first_row.join(failed_docs, S.DOC_ID, join_type="inner")[f"{S.MODEL}_first"].to_pylist()
     for model, n in Counter(failed_models).items():
         usage[model]["errors"] += n
     for slot in usage.values():
-        slot["cost_usd"] = round(slot["cost_usd"], 6)
+        finish_slot(slot)
     seen = per_doc.num_rows
     dup_ids = t.num_rows - (pc.count_distinct(t[S.PAIR_ID]).as_py() if t.num_rows else 0)
     if seen != n_seeds or dup_ids:
@@ -180,5 +199,6 @@ def generate_counts(run: runs.RunDir, rows: str, n_seeds: int, endpoints: Mappin
         "retries": sum(s["retries"] for s in usage.values()),
         "hedges": sum(s["hedges"] for s in usage.values()),
         "usage": usage,
+        "spend": spend_totals(usage),
         "cost_usd": round(sum(s["cost_usd"] for s in usage.values()), 6),
     }

@@ -27,8 +27,12 @@ from luxit_ray import runs
 from luxit_ray import schema as S
 from luxit_ray.steps.common import (
     FREE,
+    add_spend,
     add_usage,
     check_rate,
+    finish_slot,
+    run_spend,
+    spend_totals,
     split_parquet,
     usage_slot,
     usage_table,
@@ -134,6 +138,8 @@ class JudgeStep(LLMStep):
             "accountant": shared["accountant"],
             "limiters": {name: shared["limiters"].get(name) for name in self.endpoint_names()},
             "prompt_vars": dict(jc.prompt_vars),
+            "ledger": shared.get("ledger"),
+            "outboxes": shared.get("outboxes"),
         }
 
     def finish(self, run: runs.RunDir, rows: str, info: dict[str, Any], mark: bool) -> dict[str, Any]:
@@ -163,9 +169,12 @@ class JudgeStep(LLMStep):
         share = f"{c['kept_share']:.1%}" if c.get("kept_share") is not None else "-"
         tables = {
             "judge: pairs": {
-                "columns": ["pairs", "kept", "kept %", "rejected", "errors", "all 3", "disagree", "USD", "wall s"],
+                "columns": ["pairs", "kept", "kept %", "rejected", "errors", "all 3", "disagree", "USD (run)",
+                            "USD earlier", "saved", "wall s"],
                 "rows": [[c["pairs"], c["kept"], share, c["rejected"], c["judge_errors"], c["all_3"],
-                          c["judge_disagreements"], round(c["cost_usd"], 4), c.get("wall_s")]],
+                          c["judge_disagreements"], round(c["cost_usd"], 4),
+                          round(c.get("spend", {}).get("cost_earlier_attempts_usd", 0.0), 4),
+                          round(c.get("spend", {}).get("saved_usd", 0.0), 4), c.get("wall_s")]],
             },
             f"judge: scores per criterion ({c['aggregate']})": {
                 "columns": ["criterion", "score 1", "score 2", "score 3", f"< {c['min_score']:g} (rejects)"],
@@ -206,7 +215,8 @@ def judge_counts(run: runs.RunDir, n_pairs: int, jc: Any, endpoints: dict[str, A
             answered = []
             for j in json.loads(r[S.JUDGEMENTS] or "[]"):
                 slot = by_judge.setdefault(j["judge"], {"model": j.get("model"), **usage_slot(), "errors_by_kind": {}})
-                add_usage(slot, j.get("usage") or {}, endpoint_of.get(j["judge"]) or FREE, j.get("error_kind"))
+                add_usage(slot, j.get("usage") or {}, endpoint_of.get(j["judge"]) or FREE, j.get("error_kind"),
+                          run.run_id)
                 if j.get("error_kind"):
                     kinds = slot["errors_by_kind"]
                     kinds[j["error_kind"]] = kinds.get(j["error_kind"], 0) + 1
@@ -214,12 +224,26 @@ def judge_counts(run: runs.RunDir, n_pairs: int, jc: Any, endpoints: dict[str, A
                 if j.get("scores"):
                     answered.append(tuple(j["scores"][c] for c in S.CRITERIA))
             disagreements += len(set(answered)) > 1
+    judge_names = {s.name for s in jc.judges}
+
+    def judge_of(label: str) -> str | None:
+        name = label.split(":", 1)[1] if label.startswith("judge:") else None
+        return name if name in judge_names or name in by_judge else None
+
+    for name, models in run_spend(run, judge_of).items():
+        for model, spend in models.items():
+            slot = by_judge.setdefault(name, {"model": model, **usage_slot(), "errors_by_kind": {}})
+            add_spend(slot, spend)
     usage: dict[str, dict[str, Any]] = {}
     for slot in by_judge.values():
-        slot["cost_usd"] = round(slot["cost_usd"], 6)
+        finish_slot(slot)
         m = usage.setdefault(slot["model"], usage_slot())
-        for k in m:
-            m[k] += slot[k]
+        for k, v in slot.items():
+            if k in ("model", "errors_by_kind", "cached_input_share"):
+                continue
+            m[k] = m.get(k, 0) + v
+    for m in usage.values():
+        finish_slot(m)
     judged_ok = n_pairs - judge_errors - pair_errors
     return {
         "pairs": n_pairs,
@@ -239,6 +263,7 @@ def judge_counts(run: runs.RunDir, n_pairs: int, jc: Any, endpoints: dict[str, A
         "judge_disagreements": disagreements,
         "usage_by_judge": by_judge,
         "usage": usage,
+        "spend": spend_totals(by_judge),
         "cache_hits": sum(s["cache_hits"] for s in by_judge.values()),
         "retries": sum(s["retries"] for s in by_judge.values()),
         "hedges": sum(s["hedges"] for s in by_judge.values()),

@@ -67,7 +67,8 @@ def test_kill_and_resume_pays_nothing_twice(ray_local, tmp_path):
     tag = uuid.uuid4().hex
     try:
         with spawn_server(latency=LATENCY_S, log_path=req_log, script=f"{__name__}:server_script") as srv:
-            eps = {"gen": endpoint(srv.base_url, "gen-model", max_in_flight=4, timeout_s=30)}
+            eps = {"gen": endpoint(srv.base_url, "gen-model", max_in_flight=4, timeout_s=30,
+                                   price_input_per_mtok=1.0, price_output_per_mtok=2.0)}
             job = write_job(tmp_path, eps, generate={"endpoint": "gen", "batch_size": 4, "max_error_rate": 0.5})
             run_dir = tmp_path / "runs" / "itest-1"
             cache_dir = tmp_path / "runs" / ".cache" / "llm"
@@ -119,6 +120,18 @@ def test_kill_and_resume_pays_nothing_twice(ray_local, tmp_path):
     assert len(after) == N_SEEDS - len(recorded_at_kill)
     m = runs.RunDir(run_dir).manifest()["steps"]["generate"]
     assert (m["cache_hits"], m["seeds"], m["seeds_accounted"], m["duplicate_pair_ids"]) == (len(recorded_at_kill), 24, 24, 0)
+    # The money of both attempts: the first attempt's recorded answers are cache hits now, but
+    # the manifest still counts them as paid by this run (from its ledger), apart from the rerun's.
+    u = m["usage"]["gen-model"]
+    assert u["paid_earlier"] == len(recorded_at_kill) and u["saved_usd"] == 0.0
+    # every answer the endpoint gave the first attempt, but those that reached the killed
+    # driver after its last write (in flight at the kill: paid, never recorded)
+    assert len(recorded_at_kill) <= u["paid_requests_earlier_attempts"] <= len(before)
+    assert u["paid_requests_this_attempt"] == len(after) == u["requests"]
+    assert u["sends"] == u["paid_requests_earlier_attempts"] + len(after)
+    assert u["cost_earlier_attempts_usd"] > 0 and u["cost_this_attempt_usd"] > 0
+    assert u["cost_usd"] == pytest.approx(u["cost_earlier_attempts_usd"] + u["cost_this_attempt_usd"])
+    assert [a["attempt"] for a in runs.RunDir(run_dir).attempts()] == [1, 2]
 
     # The resumed run's output equals an uninterrupted run's (own server, own cache, same Ray as the tests).
     resumed = _pair_rows(run_dir)

@@ -35,7 +35,8 @@ def test_stragglers_of_a_step_are_hedged_and_counted(ray_local, tmp_path):
         job = write_job(
             tmp_path,
             {"gen": endpoint(server.base_url, "gen-model", timeout_s=60.0, max_in_flight=64,
-                             hedge_quantile=0.9, hedge_budget=1.0)},
+                             hedge_quantile=0.9, hedge_budget=1.0, price_input_per_mtok=1.0,
+                             price_output_per_mtok=2.0)},
             generate={"endpoint": "gen", "concurrency": 1, "max_error_rate": 0.0},
         )
         run_dir = tmp_path / "runs" / "itest-1"
@@ -55,3 +56,13 @@ def test_stragglers_of_a_step_are_hedged_and_counted(ray_local, tmp_path):
     assert m["hedges"] == stragglers and m["usage"]["gen-model"]["hedges"] == stragglers
     assert sum(json.loads(r[S.USAGE])["hedges"] for r in pairs) == 3 * stragglers  # on each pair of the seed
     assert m["wall_s"] < 15.0  # far from the 20 s a straggler takes
+    # Every send is in the money: the abandoned first sends are billed with the winner's input and
+    # an estimated output, and the sends add up to what the endpoint received.
+    u = m["usage"]["gen-model"]
+    assert u["sends"] == len(server.requests) == SEEDS + stragglers
+    hedged = {r[S.DOC_ID]: json.loads(r[S.USAGE]) for r in pairs if json.loads(r[S.USAGE])["hedges"]}
+    assert len(hedged) == stragglers
+    assert u["estimated_tokens"] == sum(h["completion_tokens"] for h in hedged.values())
+    assert u["prompt_tokens"] == sum(json.loads(r[S.USAGE])["billing"]["prompt_tokens"]
+                                     for r in {p[S.DOC_ID]: p for p in pairs}.values())
+    assert u["cost_usd"] == m["cost_usd"] > 0 and u["cost_earlier_attempts_usd"] == 0.0

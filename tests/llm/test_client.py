@@ -42,8 +42,10 @@ def test_success_exact_usage_and_reasoning(openai_server, endpoint):
     assert (comp.prompt_tokens, comp.completion_tokens, comp.reasoning_tokens) == (17, 42, 30)
     assert comp.retries == 0 and comp.cache_hit is False
     assert json.loads(comp.usage_json()) == {
-        "prompt_tokens": 17, "completion_tokens": 42, "reasoning_tokens": 30, "cached": False, "retries": 0,
-        "hedges": 0,
+        "prompt_tokens": 17, "cached_tokens": 0, "completion_tokens": 42, "reasoning_tokens": 30, "cached": False,
+        "retries": 0, "hedges": 0,
+        "billing": {"sends": 1, "prompt_tokens": 17, "cached_tokens": 0, "completion_tokens": 42,
+                    "estimated_tokens": 0, "batch": False},
     }
     assert openai_server.count() == 1
 

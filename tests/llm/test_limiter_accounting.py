@@ -16,6 +16,7 @@ from luxit_ray.llm import (
     get_rate_limiter,
     unwrap_ray_error,
 )
+from luxit_ray.llm.spend import Billing
 from tests.openai_server import Reply
 
 
@@ -94,7 +95,8 @@ def test_accountant_totals_and_cost(openai_server, endpoint, tmp_path):
     assert proj["done_rows"] == 4 and proj["projected_cost_usd"] == pytest.approx(cost * 10)
     assert proj["eta_s"] == pytest.approx(proj["elapsed_s"] * 9, rel=1e-6)
     line = format_progress(snap, proj)
-    assert "requests 5 (cache 3, retries 1, errors context_length=2,length=2)" in line
+    assert "requests 5 (sends 3, copies 0, cache 3, retries 1, errors context_length=2,length=2)" in line
+    assert c["sends"] == 3  # the 429 and the two 400s were refused, not billed
     assert "rows 4/40" in line
 
 
@@ -179,7 +181,8 @@ def test_auth_error_through_ray_data(ray_local, openai_server):
 
 
 def _completion(tokens_in: int, tokens_out: int) -> Completion:
-    return Completion(content="ok", prompt_tokens=tokens_in, completion_tokens=tokens_out)
+    return Completion(content="ok", prompt_tokens=tokens_in, completion_tokens=tokens_out,
+                      billing=Billing.of_answer(tokens_in, 0, tokens_out))
 
 
 def test_shared_actors_outlive_the_step_that_created_them(ray_local):

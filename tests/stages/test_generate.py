@@ -109,8 +109,12 @@ def test_rows_for_every_outcome(server):
     for r in rows:
         assert r[S.PAIR_ID] == pair_id(r[S.DOC_ID], sha, MODEL, r[S.PAIR_INDEX])
         assert (r[S.PROMPT_NAME], r[S.PROMPT_SHA], r[S.MODEL], r[S.ENDPOINT]) == ("generate", sha, MODEL, "local")
-        assert json.loads(r[S.USAGE]) == {"prompt_tokens": 900, "completion_tokens": 300, "reasoning_tokens": 120,
-                                          "cached": False, "retries": 0, "hedges": 0}
+        assert json.loads(r[S.USAGE]) == {
+            "prompt_tokens": 900, "cached_tokens": 0, "completion_tokens": 300, "reasoning_tokens": 120,
+            "cached": False, "retries": 0, "hedges": 0,
+            # a 200 that failed validation (no JSON, a cut-off answer) is a send billed like any other
+            "billing": {"sends": 1, "prompt_tokens": 900, "cached_tokens": 0, "completion_tokens": 300,
+                        "estimated_tokens": 0, "batch": False}}
         assert r[S.CACHE_HIT] is False
     assert len({r[S.PAIR_ID] for r in rows}) == len(rows)
     by = {(r[S.DOC_ID], r[S.PAIR_INDEX]): r for r in rows}

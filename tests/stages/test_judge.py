@@ -132,8 +132,10 @@ def test_two_judges_aggregate_keep_and_errors(server):
         ("a", "judge-a", sha, None, "parse"), ("b", "judge-b", sha, _s(2, 2, 3, 2), None)]
     assert j3[0]["raw_output"] == "Ech mengen et ass gutt."
     assert j3[0]["error"] == "parse: no JSON array or object in the answer"
-    assert j3[1]["usage"] == {"prompt_tokens": 500, "completion_tokens": 20, "reasoning_tokens": 0,
-                              "cached": False, "retries": 0, "hedges": 0}
+    assert j3[1]["usage"] == {"prompt_tokens": 500, "cached_tokens": 0, "completion_tokens": 20, "reasoning_tokens": 0,
+                              "cached": False, "retries": 0, "hedges": 0,
+                              "billing": {"sends": 1, "prompt_tokens": 500, "cached_tokens": 0, "completion_tokens": 20,
+                                          "estimated_tokens": 0, "batch": False}}
     assert j3[1]["source_shown"] is True
     # pair columns pass through unchanged
     assert (rows["p1"][S.INSTRUCTION], rows["p1"][S.MODEL], rows["p1"][S.PAIR_INDEX]) == ("Fro 1", "gen", 0)
