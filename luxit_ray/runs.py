@@ -41,6 +41,7 @@ EVALUATION = "evaluation"
 
 CONFIG_FILE = "config.yaml"
 MANIFEST_FILE = "manifest.json"
+ATTEMPTS_FILE = "attempts.json"
 MARKER = "_SUCCESS"
 
 PACKAGES = (
@@ -270,6 +271,27 @@ class RunDir:
         """The manifest so far (empty dict before the first step)."""
         return json.loads(self.read_text(MANIFEST_FILE)) if self.exists(MANIFEST_FILE) else {}
 
+    def attempts(self) -> list[dict[str, Any]]:
+        """Every start of this run's LLM steps so far (``attempts.json``), oldest first."""
+        return json.loads(self.read_text(ATTEMPTS_FILE)) if self.exists(ATTEMPTS_FILE) else []
+
+    def attempt(self) -> int:
+        """The number of the latest attempt (0 before the first)."""
+        done = self.attempts()
+        return int(done[-1]["attempt"]) if done else 0
+
+    def begin_attempt(self, steps: list[str]) -> int:
+        """Record a new start of the run's LLM steps and return its number (1 for the first).
+
+        The run's spend is kept per attempt (the ledger), so a rerun adds to what earlier
+        attempts spent instead of replacing it."""
+        done = self.attempts()
+        n = (int(done[-1]["attempt"]) if done else 0) + 1
+        done.append({"attempt": n, "steps": list(steps),
+                     "started_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")})
+        self.write_text(ATTEMPTS_FILE, json.dumps(done, indent=2))
+        return n
+
     def update_manifest(self, cfg: JobConfig, step: str, counts: dict[str, Any]) -> dict[str, Any]:
         """Record a step's counts in manifest.json (written atomically)."""
         data = self.manifest()
@@ -285,6 +307,29 @@ class RunDir:
         data.setdefault("steps", {})[step] = counts
         self.write_text(MANIFEST_FILE, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False))
         return data
+
+
+def _key_forwarding(cfg: JobConfig) -> dict[str, Any]:
+    """``ray.init`` arguments that give every worker of a job on an existing cluster the
+    endpoint keys set in this driver's environment, as ``luxit submit`` does (see
+    :mod:`luxit_ray.submit`): the values travel in the job's metadata, never in
+    ``runtime_env.env_vars`` (which Ray writes to its agent's log on every node), and Ray's
+    worker setup hook puts them into each worker's environment. Nothing to add for a job that
+    ``luxit submit`` started (its metadata already carries them) or when no key is set here."""
+    from luxit_ray.submit import _JOB_CONFIG_ENV_VAR, SECRET_PREFIX, SETUP_HOOK, secret_env_names
+
+    if os.environ.get(_JOB_CONFIG_ENV_VAR):
+        return {}
+    keys = {name: os.environ[name] for name in secret_env_names(cfg) if os.environ.get(name)}
+    if not keys:
+        return {}
+    from ray.job_config import JobConfig as RayJobConfig
+
+    log.info("forwarding the endpoint keys %s to the cluster's workers (job metadata)", sorted(keys))
+    return {
+        "job_config": RayJobConfig(metadata={SECRET_PREFIX + k: v for k, v in keys.items()}),
+        "runtime_env": {"worker_process_setup_hook": SETUP_HOOK},
+    }
 
 
 def init_ray(cfg: JobConfig) -> None:
@@ -312,7 +357,8 @@ def init_ray(cfg: JobConfig) -> None:
     kwargs: dict[str, Any] = {"log_to_driver": True, "include_dashboard": False}
     if address:
         log.info("connecting to Ray at %s", address)
-        ray.init(address=address, **{k: v for k, v in kwargs.items() if k != "include_dashboard"})
+        kwargs.pop("include_dashboard")
+        ray.init(address=address, **kwargs, **_key_forwarding(cfg))
         return
     if cfg.run.ray.num_cpus:
         kwargs["num_cpus"] = cfg.run.ray.num_cpus

@@ -29,6 +29,7 @@ What one run of the runner does, for every step the same way:
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from collections.abc import Mapping
@@ -38,6 +39,7 @@ from luxit_ray import runs
 from luxit_ray.config import JobConfig
 from luxit_ray.errors import ErrorRateExceeded
 from luxit_ray.stages import calls_at_once
+from luxit_ray.steps.batch import batch_endpoints, run_batch_pass
 from luxit_ray.steps.common import Progress, cache_uri, check_key, original_errors
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,16 @@ MIN_BLOCKS_AHEAD = 2
 # 128 rows free): the first 128 calls reached the actors in 14 s, two every 0.22 s; fetched in the
 # scheduling loop itself (Ray's former path), in 7.9 s. The chain uses that path.
 PREFETCH_METADATA_ON_THREAD = False
+# Ray's public variable for it, read when the streaming executor is first imported; the module
+# and attribute holding what Ray read from it (private: set only after an earlier import).
+PREFETCH_ENV = "RAY_DATA_METADATA_PREFETCH_ON_THREAD"
+PREFETCH_MODULE = "ray.data._internal.execution.metadata_fetcher"
+PREFETCH_ATTR = "_PREFETCH_ON_THREAD"
+# The DataContext attribute for the blocks a task may yield ahead (private in Ray 2.60: no
+# public setting exists).
+BLOCKS_AHEAD_SETTING = "_max_num_blocks_in_streaming_gen_buffer"
+# Settings found missing in this process, each warned about once.
+_WARNED: set[str] = set()
 # Ray Data starts a thread per running map task that reads the process's memory every second (for
 # its task statistics). An LLM actor runs dozens of calls at once (48 at 4,096 in flight), so as
 # many threads woke every second in each actor. None: the memory is read once per output block
@@ -148,7 +160,8 @@ class LLMStep:
 
 
 def run_llm_steps(cfg: JobConfig, steps: list[LLMStep]) -> list[dict[str, Any]]:
-    """Run the pending ones of ``steps`` (in data-flow order) as one streamed Ray Data chain.
+    """Run the pending ones of ``steps`` (in data-flow order) as one streamed Ray Data chain,
+    cut before each step with an endpoint in batch mode (which runs its batch pre-pass first).
 
     Returns:
         One CLI summary per step (a skipped step's from its manifest counts).
@@ -179,27 +192,56 @@ def run_llm_steps(cfg: JobConfig, steps: list[LLMStep]) -> list[dict[str, Any]]:
         for name in step.endpoint_names():
             ep = cfg.endpoints[name]
             limiters[name] = get_rate_limiter(name, ep.requests_per_minute, ep.tokens_per_minute)
-    shared = {"cache_uri": cache_uri(cfg), "accountant": accountant, "limiters": limiters}
-    rows = "_" + "_".join(s.name for s in todo) + "_rows"
-    for folder in [rows, *(f for step in todo for f in step.outputs())]:
+    from luxit_ray.llm.spend import Ledger
+
+    # Every start of a run's steps is an attempt; its spend goes to the run's ledger apart.
+    ledger = Ledger.for_run(run, run.begin_attempt([s.name for s in todo]))
+    shared = {"cache_uri": cache_uri(cfg), "accountant": accountant, "limiters": limiters, "ledger": ledger}
+    # A step with an endpoint in batch mode needs its whole input before it sends anything, so
+    # the chain is cut before it: the steps ahead run (streamed) and finish first.
+    chains: list[list[LLMStep]] = []
+    for step in todo:
+        if not chains or batch_endpoints(step):
+            chains.append([])
+        chains[-1].append(step)
+    for chain in chains:
+        summaries += _run_chain(cfg, run, chain, shared, accountant)
+    return summaries
+
+
+def _run_chain(cfg: JobConfig, run: runs.RunDir, chain: list[LLMStep], shared: dict[str, Any],
+               accountant: Any) -> list[dict[str, Any]]:
+    """Run ``chain`` streamed in one Ray Data pipeline, after the batch pre-pass of its first step
+    when that step has endpoints in batch mode; then let each step write, count and mark.
+
+    Raises:
+        ErrorRateExceeded: the first step whose gate failed (after every output was written).
+    """
+    rows = "_" + "_".join(s.name for s in chain) + "_rows"
+    for folder in [rows, *(f for step in chain for f in step.outputs())]:
         run.clear(folder)
-    if len(todo) > 1:
-        log.info("%s streamed in one pipeline in %s", " -> ".join(s.name for s in todo), run)
+    calls = max(calls_at_once(step.stage.map_batches_args(step.section, cfg.endpoints)) for step in chain)
+    extra: dict[str, dict[str, Any]] = {}
+    if batch_endpoints(chain[0]):
+        with original_errors(), _llm_data_context(blocks_ahead=calls):
+            extra[chain[0].name] = {"batch": run_batch_pass(cfg, chain[0], run, shared)}
+    if len(chain) > 1:
+        log.info("%s streamed in one pipeline in %s", " -> ".join(s.name for s in chain), run)
     t0 = time.monotonic()
-    calls = max(calls_at_once(step.stage.map_batches_args(step.section, cfg.endpoints)) for step in todo)
-    with original_errors(), _llm_data_context(blocks_ahead=calls), _progress(accountant, todo, run):
-        ds = todo[0].source(run)
-        for i, step in enumerate(todo):
-            kwargs = step.constructor_kwargs(run, shared, feeds_next=i + 1 < len(todo))
+    with original_errors(), _llm_data_context(blocks_ahead=calls), _progress(accountant, chain, run):
+        ds = chain[0].source(run)
+        for i, step in enumerate(chain):
+            kwargs = step.constructor_kwargs(run, shared, feeds_next=i + 1 < len(chain))
             ds = step.stage.apply(ds, step.section, cfg.endpoints, **kwargs)
         ds.write_parquet(run.fs_path(rows), filesystem=run.fs, min_rows_per_file=MIN_ROWS_PER_FILE)
     info = {"wall_s": round(time.monotonic() - t0, 1)}
-    if len(todo) > 1:
-        info["streamed"] = [s.name for s in todo]
+    if len(chain) > 1:
+        info["streamed"] = [s.name for s in chain]
+    summaries = []
     failure: ErrorRateExceeded | None = None
-    for step in todo:
+    for step in chain:
         try:
-            summaries.append(step.finish(run, rows, info, mark=failure is None))
+            summaries.append(step.finish(run, rows, {**info, **extra.get(step.name, {})}, mark=failure is None))
         except ErrorRateExceeded as exc:
             failure = failure or exc
     run.clear(rows)
@@ -213,33 +255,72 @@ class _llm_data_context:  # noqa: N801 - used like a function
     its operator takes input, a task may yield ``blocks_ahead`` blocks before the executor pulls
     them (the calls its stages' pools take at once), and the executor pulls every block a task
     has ready in one scheduling round, so cutting the input into calls keeps pace with the
-    actors."""
+    actors.
+
+    Public settings are used where Ray has them: the DataContext's fields and the
+    ``RAY_DATA_METADATA_PREFETCH_ON_THREAD`` variable. Ray reads that variable once, when the
+    streaming executor is first imported in the driver (the only process that runs the
+    executor), so it is set here, before that import, when the user has not set it. A driver
+    that ran Ray Data earlier (``luxit run`` after prepare) has already read it: then the value
+    Ray derived from it is set. Where a setting is missing (a Ray release renamed or removed it),
+    one warning names it and the Ray version, and the chain runs with Ray's default (slower to
+    fill its actors, never wrong).
+    """
 
     def __init__(self, blocks_ahead: int) -> None:
         self.settings = {"wait_for_min_actors_s": ACTOR_START_TIMEOUT_S,
-                         # private in Ray 2.60 (DataContext has no public setting for it)
-                         "_max_num_blocks_in_streaming_gen_buffer": max(MIN_BLOCKS_AHEAD, blocks_ahead),
+                         BLOCKS_AHEAD_SETTING: max(MIN_BLOCKS_AHEAD, blocks_ahead),
                          "memory_usage_poll_interval_s": MEMORY_POLL_S}
 
     def __enter__(self) -> None:
+        import os
+
         import ray
 
-        # Read when an execution starts (``make_metadata_fetcher``); set from the environment
-        # (RAY_DATA_METADATA_PREFETCH_ON_THREAD) when Ray Data is imported, so it is set here.
-        from ray.data._internal.execution import metadata_fetcher
-
         self._ctx = ray.data.DataContext.get_current()
-        self._before = {k: getattr(self._ctx, k) for k in self.settings}
+        self._before: dict[str, Any] = {}
         for k, v in self.settings.items():
+            if k not in vars(self._ctx):
+                _missing_setting(f"DataContext.{k}")
+                continue
+            self._before[k] = getattr(self._ctx, k)
             setattr(self._ctx, k, v)
-        self._fetcher = metadata_fetcher
-        self._prefetch_before = metadata_fetcher._PREFETCH_ON_THREAD
-        metadata_fetcher._PREFETCH_ON_THREAD = PREFETCH_METADATA_ON_THREAD
+        self._env_before = os.environ.get(PREFETCH_ENV)
+        if self._env_before is None:
+            os.environ[PREFETCH_ENV] = "1" if PREFETCH_METADATA_ON_THREAD else "0"
+        wanted = os.environ[PREFETCH_ENV].strip().lower() in ("1", "true")
+        self._fetcher: Any = None
+        try:
+            fetcher = importlib.import_module(PREFETCH_MODULE)
+        except ImportError:
+            fetcher = None
+        if fetcher is None or not hasattr(fetcher, PREFETCH_ATTR):
+            _missing_setting(f"{PREFETCH_MODULE}.{PREFETCH_ATTR} (set from {PREFETCH_ENV})")
+        elif getattr(fetcher, PREFETCH_ATTR) != wanted:
+            # Read from the variable before this chain set it: set what Ray derived from it.
+            self._fetcher, self._prefetch_before = fetcher, getattr(fetcher, PREFETCH_ATTR)
+            setattr(fetcher, PREFETCH_ATTR, wanted)
 
     def __exit__(self, *exc: Any) -> None:
+        import os
+
         for k, v in self._before.items():
             setattr(self._ctx, k, v)
-        self._fetcher._PREFETCH_ON_THREAD = self._prefetch_before
+        if self._env_before is None:
+            os.environ.pop(PREFETCH_ENV, None)
+        if self._fetcher is not None:
+            setattr(self._fetcher, PREFETCH_ATTR, self._prefetch_before)
+
+
+def _missing_setting(name: str) -> None:
+    """Warn once per process that this Ray lacks ``name``; the chain goes on without it."""
+    if name in _WARNED:
+        return
+    _WARNED.add(name)
+    import ray
+
+    log.warning("Ray %s has no setting %s: the LLM chain runs with Ray's default instead "
+                "(it may fill its actors more slowly)", ray.__version__, name)
 
 
 class _progress:  # noqa: N801 - used like a function
