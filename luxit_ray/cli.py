@@ -36,62 +36,23 @@ def _load(args: argparse.Namespace):
 
 
 def _print_summary(summary: dict) -> None:
-    from luxit_ray.console import console, print_table
+    from luxit_ray.entrypoint import print_summary
 
-    for title, table in summary.get("tables", {}).items():
-        print_table(title, table["columns"], table["rows"])
-    for line in summary.get("lines", []):
-        console.print(line)
+    print_summary(summary)
 
 
-@command("validate")
-def cmd_validate(args: argparse.Namespace) -> int:
-    from luxit_ray.console import console
+def _job_command(args: argparse.Namespace) -> int:
+    """The commands that run a job YAML: the work lives in :mod:`luxit_ray.entrypoint`, which a
+    submitted job's driver runs too."""
+    from luxit_ray.entrypoint import run_job
 
-    cfg = _load(args)
-    sections = [k for k, v in cfg.model_dump().items() if v not in (None, [], {})]
-    console.print(f"{args.job}: valid ({', '.join(sections)})")
-    return 0
-
-
-@command("prepare")
-def cmd_prepare(args: argparse.Namespace) -> int:
-    from luxit_ray import pipeline
-
-    _print_summary(pipeline.run_prepare(_load(args)))
-    return 0
+    summary, code = run_job(args.command, args.job, args.overrides)
+    _print_summary(summary)
+    return code
 
 
-@command("generate")
-def cmd_generate(args: argparse.Namespace) -> int:
-    from luxit_ray import pipeline
-
-    _print_summary(pipeline.run_generate(_load(args)))
-    return 0
-
-
-@command("judge")
-def cmd_judge(args: argparse.Namespace) -> int:
-    from luxit_ray import pipeline
-
-    _print_summary(pipeline.run_judge(_load(args)))
-    return 0
-
-
-@command("run")
-def cmd_run(args: argparse.Namespace) -> int:
-    from luxit_ray import pipeline
-
-    _print_summary(pipeline.run_all(_load(args)))
-    return 0
-
-
-@command("quickstart")
-def cmd_quickstart(args: argparse.Namespace) -> int:
-    from luxit_ray.quickstart import run_quickstart
-
-    _print_summary(run_quickstart(_load(args)))
-    return 0
+for _name in ("validate", "prepare", "generate", "judge", "run", "quickstart"):
+    command(_name)(_job_command)
 
 
 # ---- export / review / report (dataset, human check, the paper's tables) ---------------
@@ -101,8 +62,8 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from luxit_ray.config.base import apply_overrides, validate
     from luxit_ray.config.export import ExportConfig
+    from luxit_ray.dataset.export import export_run
     from luxit_ray.runs import CONFIG_FILE, RunDir
-    from luxit_ray.stages.export import export_run
 
     base = RunDir(args.run_dir).config().export if (args.run_dir / CONFIG_FILE).is_file() else None
     data = (base or ExportConfig()).model_dump(mode="json")
@@ -201,12 +162,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 # ---- evaluate (exam / task harness) ------------------------------------------------------
 
 
-@command("evaluate")
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    from luxit_ray.evaluate.runner import run_evaluate
-
-    _print_summary(run_evaluate(_load(args)))
-    return 0
+command("evaluate")(_job_command)
 
 
 @command("export-lm-eval")
@@ -228,13 +184,7 @@ def cmd_export_lm_eval(args: argparse.Namespace) -> int:
 # ---- train (LoRA sweep on Ray Train) / merge ----------------------------------------------
 
 
-@command("train")
-def cmd_train(args: argparse.Namespace) -> int:
-    from luxit_ray.train.sweep import run_train
-
-    summary = run_train(_load(args))
-    _print_summary(summary)
-    return 1 if summary["failed"] else 0
+command("train")(_job_command)
 
 
 @command("merge")

@@ -4,7 +4,7 @@
 sent for a broken config), uploads the repository as the job's working dir (virtualenvs, runs,
 caches and .git left out), and runs ``python -m luxit_ray.submit <command> <job> <overrides>``
 on the head node, where ``<command>`` follows from the sections the job has (train, evaluate, or
-the data pipeline) and ``luxit_ray.submit`` hands over to the ``luxit`` CLI.
+the data pipeline) and ``luxit_ray.submit`` hands over to :mod:`luxit_ray.entrypoint`.
 
 Secrets: the job names the environment variables holding its API keys (``api_key_env``); their
 values are read from the submitter's environment at submission time. They do NOT go into
@@ -478,11 +478,12 @@ def exit_code(status: str) -> int:
 
 
 def job_main(argv: list[str] | None = None) -> int:
-    """A submitted job's entrypoint: export the job's secrets, then run the ``luxit`` CLI."""
+    """A submitted job's entrypoint: export the job's secrets, then run ``<command> <job>
+    <overrides>`` through :func:`luxit_ray.entrypoint.main` (the layer the CLI runs jobs with)."""
     import sys
 
     export_job_secrets()
-    from luxit_ray.cli import main
+    from luxit_ray.entrypoint import main
 
     return main(sys.argv[1:] if argv is None else argv)
 

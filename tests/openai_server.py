@@ -19,7 +19,11 @@ callable ``f(req: Request) -> Reply | str | dict`` (a str is the content; a dict
 As a subprocess (its own interpreter, so it does not share the client's GIL)::
 
     python tests/openai_server.py --port 0 --latency 2.0 --log requests.jsonl [--workers 2]
-        [--script package.module:function]
+        [--script package.module:function] [--latency-p99 20] [--profile reasoning]
+
+Answer times: fixed (``--latency``), log-normal (``--latency`` the median, ``--latency-p99`` the
+99th percentile), or a named :class:`AnswerProfile` (``--profile reasoning``: a reasoning model,
+whose answer time follows the length of its answer, with a tail of answers that take minutes).
 
 prints ``READY <base_url>`` once listening. :func:`spawn_server` wraps that.
 """
@@ -29,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import functools
 import hashlib
 import importlib
 import json
@@ -43,6 +48,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 from aiohttp import web
@@ -151,6 +157,68 @@ def completion_body(req: Request, reply: Reply) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class AnswerProfile:
+    """Answer times that follow the answer's length, as a reasoning model's do: each answer's
+    length (completion tokens) is drawn, and it takes ``length / tokens_per_s`` seconds.
+
+    Most lengths are log-normal; a share ``slow_fraction`` of answers (runaway reasoning) is
+    drawn apart, its time uniform in ``slow_s``. The log-normal part is fitted so that the whole
+    mixture, slow answers included, has median ``median_s`` and 99th percentile ``p99_s``.
+
+    Attributes:
+        median_s: Median answer time.
+        p99_s: 99th percentile of the answer time.
+        slow_fraction: Share of answers in the slow range.
+        slow_s: The slow answers' times, (low, high) seconds (above ``p99_s``).
+        tokens_per_s: Decoding speed: how long an answer of a given length takes.
+    """
+
+    median_s: float = 2.0
+    p99_s: float = 20.0
+    slow_fraction: float = 0.001
+    slow_s: tuple[float, float] = (60.0, 120.0)
+    tokens_per_s: float = 50.0
+
+    @functools.cached_property
+    def _fit(self) -> tuple[float, float]:
+        return self.lognormal()
+
+    def lognormal(self) -> tuple[float, float]:
+        """(mu, sigma) of the log answer time of the answers outside the slow range (a
+        log-normal cut at the slow range's start, so exactly ``slow_fraction`` lie in it)."""
+        body = 1.0 - self.slow_fraction
+        cut = math.log(self.slow_s[0])
+        kept = 1.0  # the log-normal's mass below the cut; the fit and the cut settle in a few rounds
+        for _ in range(8):
+            # Slow answers all lie above p99, so the body alone holds the mixture's lower quantiles.
+            z_median = NormalDist().inv_cdf(0.5 * kept / body)
+            z_p99 = NormalDist().inv_cdf(0.99 * kept / body)
+            sigma = (math.log(self.p99_s) - math.log(self.median_s)) / (z_p99 - z_median)
+            mu = math.log(self.median_s) - sigma * z_median
+            kept = NormalDist(mu, sigma).cdf(cut)
+        return mu, sigma
+
+    def draw(self, rng: random.Random) -> tuple[int, float]:
+        """One answer: (its length in completion tokens, its answer time in seconds)."""
+        if rng.random() < self.slow_fraction:
+            seconds = rng.uniform(*self.slow_s)
+        else:
+            mu, sigma = self._fit
+            seconds = math.exp(rng.gauss(mu, sigma))
+            while seconds >= self.slow_s[0]:
+                seconds = math.exp(rng.gauss(mu, sigma))
+        tokens = max(1, round(seconds * self.tokens_per_s))
+        return tokens, tokens / self.tokens_per_s
+
+
+# ``--profile NAME``: the named answer-time profiles.
+PROFILES: dict[str, AnswerProfile] = {
+    # A reasoning model (DeepSeek-R1-like): median 2 s, p99 20 s, 0.1% of answers at 60-120 s.
+    "reasoning": AnswerProfile(),
+}
+
+
 class Server:
     """A running server (in a background thread of this process).
 
@@ -173,9 +241,13 @@ class Server:
         latency_p99: float | None = None,
         log_light: bool = False,
         seed: int = 0,
+        profile: str | AnswerProfile | None = None,
     ) -> None:
         self.script = script
         self.latency = latency
+        # A named answer-time profile replaces ``latency``/``latency_p99``; a 200 answer without
+        # scripted usage reports the drawn length as its completion tokens.
+        self.profile = PROFILES[profile] if isinstance(profile, str) else profile
         # Log-normal answer times with median ``latency`` and 99th percentile ``latency_p99``
         # (sigma from the two quantiles: ln(p99/median) / z_0.99); None: every answer takes
         # exactly ``latency``.
@@ -343,7 +415,8 @@ class Server:
 
     async def _answer(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
-        if self.script is None and self.latency and self._log_f is None and self.api_key is None and not self._sigma:
+        if (self.script is None and self.latency and self._log_f is None and self.api_key is None and not self._sigma
+                and self.profile is None):
             # Benchmark fast path: fixed latency, nothing else.
             await asyncio.sleep(self.latency)
             return web.Response(body=self._fast_body, content_type="application/json")
@@ -371,7 +444,17 @@ class Server:
                 {"t": t, "n": n, "attempt": attempt, "key": key, "body_sha": hashlib.sha256(raw).hexdigest(),
                  "status": status, "body": body}
             )
-        delay = reply.delay + self._latency_s()
+        if self.profile is not None:
+            tokens, answer_s = self.profile.draw(self._rng)
+            delay = reply.delay + answer_s
+            if reply.usage is None and reply.status == 200 and reply.body is None:
+                usage = _default_usage(req, reply)
+                reasoning = usage["completion_tokens_details"]["reasoning_tokens"]
+                usage.update(completion_tokens=tokens, total_tokens=usage["prompt_tokens"] + tokens,
+                             completion_tokens_details={"reasoning_tokens": min(reasoning, tokens)})
+                reply = dataclasses.replace(reply, usage=usage)
+        else:
+            delay = reply.delay + self._latency_s()
         if self.log_light and not reply.hang and not reply.drop:
             # ``d``: the answer time drawn for it, also for a request cancelled before its answer
             # (status "cancelled"), so a benchmark can take the endpoint's mean answer time from
@@ -482,6 +565,7 @@ def spawn_server(
     latency_p99: float | None = None,
     log_light: bool = False,
     nice: int = 0,
+    profile: str | None = None,
 ) -> ServerProcess:
     """Run the server as a subprocess (``workers`` processes sharing the port with SO_REUSEPORT).
 
@@ -497,6 +581,8 @@ def spawn_server(
         log_light: One log line per answered request with its start and end, no body.
         nice: Added to the server's niceness (a benchmark gives it the niceness of the Ray
             workers it shares the cores with).
+        profile: A named answer-time profile (:data:`PROFILES`, e.g. ``reasoning``) instead of
+            ``latency``/``latency_p99``.
     """
     cmd = [python or sys.executable, str(Path(__file__).resolve()), "--port", str(port), "--latency", str(latency),
            "--workers", str(workers)]
@@ -510,6 +596,8 @@ def spawn_server(
         cmd += ["--latency-p99", str(latency_p99)]
     if log_light:
         cmd += ["--log-light"]
+    if profile:
+        cmd += ["--profile", profile]
     env = dict(os.environ)
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
     if nice:
@@ -532,7 +620,7 @@ def _load_script(spec: str | None) -> Script:
 def _serve(args: argparse.Namespace, port: int, reuse_port: bool, ready_fd: int | None) -> None:
     srv = Server(_load_script(args.script), port=port, log_path=args.log, latency=args.latency,
                  api_key=args.api_key, reuse_port=reuse_port, latency_p99=args.latency_p99,
-                 log_light=args.log_light, seed=args.seed + os.getpid())
+                 log_light=args.log_light, seed=args.seed + os.getpid(), profile=args.profile)
 
     async def main() -> None:
         import signal
@@ -553,8 +641,8 @@ def _serve(args: argparse.Namespace, port: int, reuse_port: bool, ready_fd: int 
     asyncio.run(main())
 
 
-def main(argv: list[str] | None = None) -> None:
-    """CLI entry: serve until SIGTERM."""
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of the server process."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--latency", type=float, default=0.0, help="seconds before every answer")
@@ -567,7 +655,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--log-light", action="store_true",
                    help="log one line per answered request (t, t_end, key, status), no body")
     p.add_argument("--seed", type=int, default=0, help="seed of the latency draws")
-    args = p.parse_args(argv)
+    p.add_argument("--profile", choices=sorted(PROFILES), default=None,
+                   help="a named answer-time profile instead of --latency/--latency-p99 (reasoning: answer "
+                        "time from the answer's length, median 2 s, p99 20 s, 0.1%% of answers at 60-120 s)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    """CLI entry: serve until SIGTERM."""
+    args = build_parser().parse_args(argv)
     if args.workers <= 1:
         _serve(args, args.port, False, None)
         return

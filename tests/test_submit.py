@@ -483,3 +483,78 @@ def test_submit_runs_on_both_nodes_and_reports_failures(cluster, tmp_path, monke
     # the secret went to the job's processes only: no file of the cluster holds it
     leaked = [str(p) for p in cluster.tmp.rglob("*") if p.is_file() and SECRET_VALUE.encode() in p.read_bytes()]
     assert leaked == []
+
+
+# ---- `luxit run` with RAY_ADDRESS: the keys reach the workers as with `luxit submit` --------
+
+
+def test_a_driver_on_an_existing_cluster_forwards_the_keys_in_job_metadata(tmp_path, monkeypatch, caplog):
+    import logging
+
+    import ray
+
+    from luxit_ray import runs
+    from luxit_ray.config import load_job
+
+    job = write_project(tmp_path / "proj", tmp_path / "out")
+    monkeypatch.setenv(SECRET_NAME, SECRET_VALUE)
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6399")
+    monkeypatch.delenv("RAY_JOB_CONFIG_JSON_ENV_VAR", raising=False)
+    calls: list[dict] = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kw: calls.append(kw))
+    caplog.set_level(logging.DEBUG)
+    runs.init_ray(load_job(job))
+    (kw,) = calls
+    assert kw["address"] == "127.0.0.1:6399"
+    assert kw["job_config"].metadata == {"luxit.secret." + SECRET_NAME: SECRET_VALUE}
+    # the value is never in runtime_env (Ray logs it on every node) nor in our log
+    assert kw["runtime_env"] == {"worker_process_setup_hook": "luxit_ray.submit.export_job_secrets"}
+    assert SECRET_VALUE not in caplog.text and SECRET_NAME in caplog.text
+    # a job started by `luxit submit` carries the keys already: nothing added
+    calls.clear()
+    monkeypatch.setenv("RAY_JOB_CONFIG_JSON_ENV_VAR", json.dumps({"runtime_env": {}, "metadata": {}}))
+    runs.init_ray(load_job(job))
+    assert "job_config" not in calls[0] and "runtime_env" not in calls[0]
+    # an embedded local Ray shares this process's environment: nothing added
+    calls.clear()
+    monkeypatch.delenv("RAY_JOB_CONFIG_JSON_ENV_VAR")
+    monkeypatch.delenv("RAY_ADDRESS")
+    runs.init_ray(load_job(job))
+    assert "job_config" not in calls[0] and "address" not in calls[0]
+
+
+RUN_DRIVER = """
+import hashlib, os, sys
+import ray
+from luxit_ray import runs
+from luxit_ray.config import load_job
+
+runs.init_ray(load_job(sys.argv[1]))
+name = sys.argv[2]
+
+@ray.remote(num_cpus=0)
+def probe():
+    value = os.environ.get(name)
+    return hashlib.sha256(value.encode()).hexdigest() if value else "unset"
+
+for node in ("node_a", "node_b"):
+    print("worker", node, ray.get(probe.options(resources={node: 0.01}).remote()))
+"""
+
+
+@pytest.mark.slow
+def test_luxit_run_with_ray_address_gets_the_keys_to_both_nodes(cluster, tmp_path, monkeypatch):
+    job = write_project(tmp_path / "proj", tmp_path / "out")
+    script = tmp_path / "driver.py"
+    script.write_text(RUN_DRIVER, encoding="utf-8")
+    env = dict(cluster.env, RAY_ADDRESS=f"127.0.0.1:{cluster.gcs_port}", PYTHONPATH=str(REPO))
+    env[SECRET_NAME] = SECRET_VALUE
+    done = subprocess.run([sys.executable, str(script), str(job), SECRET_NAME], env=env, capture_output=True,
+                          text=True, timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    digest = hashlib.sha256(SECRET_VALUE.encode()).hexdigest()
+    assert f"worker node_a {digest}" in done.stdout and f"worker node_b {digest}" in done.stdout
+    assert SECRET_VALUE not in done.stdout + done.stderr
+    leaked = [str(p) for p in cluster.tmp.rglob("*") if p.is_file() and SECRET_VALUE.encode() in p.read_bytes()]
+    assert leaked == []

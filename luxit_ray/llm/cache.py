@@ -10,6 +10,11 @@ Layout under the cache URI (a local path or any pyarrow filesystem URI):
   the index files are read (not the data), and only a segment's tail past its last indexed
   record is scanned, so opening a cache of many GB is cheap. Values are read on demand; memory
   holds only keys and positions.
+- Every process sees what the others record: a lookup that misses re-reads, at most every
+  ``refresh_interval_s``, what was appended to the other segments' index files since it last
+  read them (only those bytes) and the index files of segments that appeared since (a process
+  that started later, a new segment object). A call that Ray runs again on another actor that
+  was already running finds the answers the first actor recorded.
 
 Durability:
 
@@ -37,6 +42,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -49,6 +55,9 @@ __all__ = ["RequestCache", "body_key", "build_body", "request_key"]
 _SEG_SUFFIX = ".jsonl"
 _IDX_SUFFIX = ".idx"
 _MAX_OPEN_READERS = 64
+# The longest a miss may be served from a stale index: a lookup that misses re-reads the other
+# segments' new index lines at most this often (a listing and a size check per segment).
+REFRESH_INTERVAL_S = 0.25
 
 
 def _pack(seg: int, offset: int, length: int) -> int:
@@ -73,17 +82,26 @@ class RequestCache:
             With ``filesystem``: a path on that filesystem.
         flush_every: Object stores only: records per segment object.
         flush_interval_s: Object stores only: the longest a record waits in memory.
+        refresh_interval_s: A miss re-reads the other processes' new index lines at most this
+            often (0: at every miss).
         filesystem: A ``pyarrow.fs.FileSystem`` to use instead of resolving ``uri`` (e.g. one
             with explicit credentials).
 
     Attributes:
         torn_lines: Unreadable lines skipped at open (a torn last line after a kill).
         entries_loaded: Records indexed at open.
+        refreshes: Times a miss re-read the other segments' new index lines.
         bad_records: Indexed records found unreadable when read (treated as misses).
     """
 
     def __init__(
-        self, uri: str, *, flush_every: int = 256, flush_interval_s: float = 5.0, filesystem: Any = None
+        self,
+        uri: str,
+        *,
+        flush_every: int = 256,
+        flush_interval_s: float = 5.0,
+        filesystem: Any = None,
+        refresh_interval_s: float = REFRESH_INTERVAL_S,
     ) -> None:
         import pyarrow.fs as pafs
 
@@ -102,13 +120,20 @@ class RequestCache:
         self._index: dict[bytes, int] = {}  # digest -> _pack(segment, offset, length)
         self._segments: list[str] = []
         self._seg_numbers: dict[str, int] = {}
+        # Index file name -> bytes of it read so far (up to its last complete line).
+        self._idx_read: dict[str, int] = {}
+        self._refresh_interval_s = refresh_interval_s
+        self._refresh_lock = threading.Lock()
+        self._last_refresh = time.monotonic()
+        self.refreshes = 0
         self.torn_lines = 0
         self.bad_records = 0
         self.entries_loaded = 0
+        # Named before loading so that a refresh never reads this process's own segments.
+        self._name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self._load()
         self.entries_loaded = len(self._index)
 
-        self._name = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self._seq = 0
         self._pending: list[tuple[bytes, bytes, concurrent.futures.Future[None] | None]] = []
         self._cond = threading.Condition(self._lock)
@@ -131,9 +156,13 @@ class RequestCache:
         return bytes.fromhex(key) in self._index
 
     def get(self, key: str) -> dict[str, Any] | None:
-        """The record stored under ``key``, or None."""
+        """The record stored under ``key``, or None. A miss first reads what other processes
+        recorded since the last look (at most every ``refresh_interval_s``)."""
+        digest = bytes.fromhex(key)
+        if digest not in self._index and self._refresh_due():
+            self.refresh()
         with self._lock:
-            loc = self._index.get(bytes.fromhex(key))
+            loc = self._index.get(digest)
             if loc is None:
                 return None
             seg, offset, length = _unpack(loc)
@@ -150,7 +179,7 @@ class RequestCache:
 
     async def get_async(self, key: str) -> dict[str, Any] | None:
         """:meth:`get` for coroutines: object-store reads run in a thread, not on the loop."""
-        if self.local or bytes.fromhex(key) not in self._index:
+        if self.local or (bytes.fromhex(key) not in self._index and not self._refresh_due()):
             return self.get(key)
         return await asyncio.to_thread(self.get, key)
 
@@ -219,6 +248,66 @@ class RequestCache:
             filesystem=state["filesystem"],
         )
 
+    def refresh(self) -> int:
+        """Index what other processes recorded since the last look: the new lines of their
+        index files (only the bytes appended since) and the index files of new segments.
+        Returns the records added; 0 at once when another thread is refreshing."""
+        if not self._refresh_lock.acquire(blocking=False):
+            return 0
+        try:
+            before = len(self._index)
+            self._read_new_index_lines()
+            self.refreshes += 1
+            return len(self._index) - before
+        finally:
+            self._last_refresh = time.monotonic()
+            self._refresh_lock.release()
+
+    def _refresh_due(self) -> bool:
+        return time.monotonic() - self._last_refresh >= self._refresh_interval_s
+
+    def _read_new_index_lines(self) -> None:
+        import pyarrow.fs as pafs
+
+        infos = self.fs.get_file_info(pafs.FileSelector(self.root, recursive=False))
+        files = {i.base_name: (i.size or 0) for i in infos if i.type == pafs.FileType.File}
+        for idx_name, size in sorted(files.items()):
+            if not idx_name.endswith(_IDX_SUFFIX) or idx_name.startswith(self._name):
+                continue
+            seg_name = idx_name[: -len(_IDX_SUFFIX)] + _SEG_SUFFIX
+            done = self._idx_read.get(idx_name, 0)
+            if size <= done or seg_name not in files:
+                continue
+            seg = self._seg_numbers.get(seg_name)
+            if seg is None:
+                with self._lock:
+                    seg = self._add_segment(seg_name)
+            with self.fs.open_input_file(self._path(idx_name)) as f:
+                raw = f.read_at(size - done, done)
+            # A line still being appended waits for the next refresh.
+            complete = raw.rfind(b"\n") + 1
+            entries = list(self._parse_index(raw[:complete], seg, None))
+            with self._lock:
+                for key, loc in entries:
+                    self._index.setdefault(key, loc)
+            self._idx_read[idx_name] = done + complete
+
+    @staticmethod
+    def _parse_index(raw: bytes, seg: int, size: int | None) -> Iterator[tuple[bytes, int]]:
+        """(key, packed location) of each well-formed index line of segment ``seg`` whose record
+        lies within ``size`` bytes (None: not checked)."""
+        for line in raw.split(b"\n"):
+            parts = line.split(b" ")
+            if len(parts) != 3:
+                continue  # torn index line: at open, the tail scan recovers the record
+            try:
+                key, off, length = bytes.fromhex(parts[0].decode()), int(parts[1]), int(parts[2])
+            except ValueError:
+                continue
+            if size is not None and off + length > size:
+                continue
+            yield key, _pack(seg, off, length)
+
     # -- loading -----------------------------------------------------------------------
     def _path(self, name: str) -> str:
         return str(PurePosixPath(self.root) / name) if not self.local else os.path.join(self.root, name)
@@ -239,17 +328,10 @@ class RequestCache:
             if idx_name in have:
                 with self.fs.open_input_stream(self._path(idx_name)) as f:
                     raw = f.read()
-                for line in raw.split(b"\n"):
-                    parts = line.split(b" ")
-                    if len(parts) != 3:
-                        continue  # torn index line: the tail scan below recovers the record
-                    try:
-                        key, off, length = bytes.fromhex(parts[0].decode()), int(parts[1]), int(parts[2])
-                    except ValueError:
-                        continue
-                    if off + length > size:
-                        continue
-                    self._index[key] = _pack(seg, off, length)
+                self._idx_read[idx_name] = raw.rfind(b"\n") + 1
+                for key, loc in self._parse_index(raw, seg, size):
+                    self._index[key] = loc
+                    _, off, length = _unpack(loc)
                     end = max(end, off + length)
             if end < size:
                 self._scan_tail(seg, name, end, size)

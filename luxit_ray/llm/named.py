@@ -10,6 +10,13 @@ So the process that gets or creates a shared actor keeps its handle (one per clu
 and name) until the process ends, which is the job's lifetime for the driver, and every handle
 handed out has answered a call first: one found dead or dying is dropped and the name is asked
 for again once Ray has released it.
+
+Where they live: created from the driver, a shared actor is pinned to the driver's node
+(``NodeAffinitySchedulingStrategy``, not soft), so losing a worker node (a spot instance, a
+killed raylet) never takes the job's rate limits or its accounting with it: the driver's node is
+the one node the job cannot lose anyway. It restarts when its own process dies (``max_restarts``,
+its pending calls retried), with the state its constructor gives (a limiter's full buckets; an
+accountant's counts start again from that moment). Whether the actor is detached or not, a live one found under the name is used as it is.
 """
 
 from __future__ import annotations
@@ -26,6 +33,9 @@ _KEPT: dict[tuple[str, str, str], Any] = {}
 _RETRY_S = 60.0
 # Longest wait for an actor to answer its first call.
 _READY_S = 120.0
+# Defaults of a shared actor's creation: restarted (any number of times) when its process dies,
+# its calls retried meanwhile.
+RESTART_OPTIONS: dict[str, Any] = {"max_restarts": -1, "max_task_retries": -1}
 
 
 class _Gone(Exception):
@@ -40,7 +50,9 @@ def shared_actor(actor_cls: Any, name: str, *args: Any, **options: Any) -> Any:
         actor_cls: A ``ray.remote`` class.
         name: The actor's name.
         *args: Constructor arguments (used only when the actor is created here).
-        **options: Further ``.options()`` for creation (e.g. ``lifetime``).
+        **options: Further ``.options()`` for creation (e.g. ``lifetime``); by default the
+            actor is pinned to the driver's node when the driver creates it
+            (:func:`driver_node_strategy`) and restarts when its process dies.
 
     Raises:
         RuntimeError: no live actor under ``name`` within ``_RETRY_S`` seconds.
@@ -50,6 +62,11 @@ def shared_actor(actor_cls: Any, name: str, *args: Any, **options: Any) -> Any:
 
     ctx = ray.get_runtime_context()
     key = (str(ctx.gcs_address), str(ctx.namespace), name)
+    options = {**RESTART_OPTIONS, **options}
+    if "scheduling_strategy" not in options:
+        strategy = driver_node_strategy()
+        if strategy is not None:
+            options["scheduling_strategy"] = strategy
     deadline = time.monotonic() + _RETRY_S
     delay = 0.05
     while True:
@@ -72,3 +89,15 @@ def shared_actor(actor_cls: Any, name: str, *args: Any, **options: Any) -> Any:
             continue
         _KEPT[key] = actor
         return actor
+
+
+def driver_node_strategy() -> Any:
+    """A hard ``NodeAffinitySchedulingStrategy`` for this process's node when this process is
+    the job's driver (not a task or an actor), else None (Ray places the actor)."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    ctx = ray.get_runtime_context()
+    if ctx.get_actor_id() is not None or ctx.get_task_id() is not None:
+        return None
+    return NodeAffinitySchedulingStrategy(node_id=ctx.get_node_id(), soft=False)

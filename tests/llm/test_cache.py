@@ -211,3 +211,84 @@ def test_kill_9_then_rerun_pays_nothing_twice(tmp_path):
     final = RequestCache(uri)
     assert len(final) == 40
     final.close()
+
+
+# ---- every lookup sees what any process recorded ------------------------------------------
+
+
+def test_a_miss_reads_what_another_open_cache_recorded(tmp_path):
+    uri = str(tmp_path / "c")
+    reader = RequestCache(uri, refresh_interval_s=0)  # opened first: the record is not there yet
+    writer = RequestCache(uri)
+    writer.put("aa" * 32, {"content": "first"})
+    assert reader.get("aa" * 32) == {"content": "first"}
+    writer.put("bb" * 32, {"content": "second"})
+    assert reader.get("bb" * 32) == {"content": "second"}
+    # Only the appended bytes of the writer's index were read each time.
+    idx = _segments(tmp_path / "c", ".idx")
+    assert len(idx) == 1
+    assert reader._idx_read == {idx[0].name: idx[0].stat().st_size}
+    assert reader.get("cc" * 32) is None
+    assert reader.refresh() == 0  # nothing new
+    writer.close()
+    reader.close()
+
+
+def test_refreshes_are_rate_limited(tmp_path):
+    uri = str(tmp_path / "c")
+    reader = RequestCache(uri, refresh_interval_s=3600)
+    writer = RequestCache(uri)
+    writer.put("aa" * 32, {"content": "x"})
+    assert reader.get("aa" * 32) is None  # the last look is too recent
+    assert reader.refreshes == 0
+    assert reader.refresh() == 1
+    assert reader.get("aa" * 32) == {"content": "x"}
+    writer.close()
+    reader.close()
+
+
+def test_a_half_written_index_line_waits_for_its_end(tmp_path):
+    root = tmp_path / "c"
+    reader = RequestCache(str(root), refresh_interval_s=0)
+    line = json.dumps({"k": "dd" * 32, "v": {"content": "late"}}).encode() + b"\n"
+    (root / "other-1-x.jsonl").write_bytes(line)
+    entry = f"{'dd' * 32} 0 {len(line)}\n".encode()
+    (root / "other-1-x.idx").write_bytes(entry[:40])
+    assert reader.get("dd" * 32) is None
+    with open(root / "other-1-x.idx", "ab") as f:
+        f.write(entry[40:])
+    assert reader.get("dd" * 32) == {"content": "late"}
+    assert reader._idx_read["other-1-x.idx"] == len(entry)
+    reader.close()
+
+
+def test_object_store_reader_sees_segments_written_after_it_opened():
+    fs = pafs._MockFileSystem()
+    reader = RequestCache("bucket/llm", filesystem=fs, refresh_interval_s=0)
+    writer = RequestCache("bucket/llm", filesystem=fs, flush_every=1, flush_interval_s=60)
+    writer.put("aa" * 32, {"content": "1"})
+    assert reader.get("aa" * 32) == {"content": "1"}
+    writer.put("bb" * 32, {"content": "2"})
+    assert reader.get("bb" * 32) == {"content": "2"}
+    assert len(reader._idx_read) == 2  # one immutable index object per flush, each read once
+    writer.close()
+    reader.close()
+
+
+def test_a_rerun_on_another_running_actor_pays_nothing(openai_server, endpoint, tmp_path):
+    # Two actors' clients, both opened before either sent anything: the second is asked the
+    # request the first already paid for (as when Ray reruns a call on another actor).
+    openai_server.set_script(lambda req: Reply(content=f"A:{req.user_text}"))
+    ep = endpoint()
+    first = LLMClient("local", ep, cache=RequestCache(str(tmp_path / "cache"), refresh_interval_s=0))
+    second_cache = RequestCache(str(tmp_path / "cache"), refresh_interval_s=0)
+    second = LLMClient("local", ep, cache=second_cache)
+    first.chat_many([(_user("x"), None)])
+    assert openai_server.count() == 1
+    again = second.chat_many([(_user("x"), None)])
+    assert openai_server.count() == 1
+    assert again[0].content == "A:x" and again[0].cache_hit
+    first.close()
+    second.close()
+    first.cache.close()
+    second_cache.close()
