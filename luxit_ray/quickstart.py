@@ -66,9 +66,9 @@ def next_steps(cfg: JobConfig, run_dir: str | Path, adapter: str | Path) -> list
 def run_quickstart(cfg: JobConfig) -> dict[str, Any]:
     """Run every step in one run folder and return a summary for the CLI."""
     from luxit_ray import pipeline, runs, serve
+    from luxit_ray.dataset.export import export_run
     from luxit_ray.evaluate.runner import run_evaluate
     from luxit_ray.report import build_report
-    from luxit_ray.stages.export import export_run
     from luxit_ray.train.sweep import run_train
 
     _check(cfg)

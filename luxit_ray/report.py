@@ -14,7 +14,8 @@ Tables: the filter table (documents read, dropped per filter, passed and sampled
 generation errors by kind; Table 3 (per criterion: score 1/2/3 counts and shares, mean and median
 for all judged pairs, kept pairs and the human-reviewed subset, plus all-3 and rejection counts);
 judge-call parse errors and judge disagreement within an ensemble; tokens and cost per stage and
-model; the human-vs-judge agreement when a review was imported.
+model; when reviews were imported, every reviewer against the judge and the reviewers against
+each other (Cohen's kappa per pair of reviewers, Krippendorff's alpha for all).
 
 Whatever a step did not write is left out, so a run that stopped after prepare still gets its
 filter table. Aggregate scores are binned to 1/2/3 by their integer part (``score_bin``).
@@ -32,9 +33,9 @@ from typing import Any
 
 from luxit_ray import plots, runs
 from luxit_ray import schema as S
+from luxit_ray.dataset.read import all_top_count, read_folder, score_distribution
 from luxit_ray.errors import InputError, LuxitError
-from luxit_ray.review import AGREEMENT_JSON, ReviewAgreement
-from luxit_ray.stages.export import all_top_count, read_folder, score_distribution
+from luxit_ray.review import AGREEMENT_JSON, reviewer_tables
 from luxit_ray.textio import markdown_table
 
 log = logging.getLogger(__name__)
@@ -337,6 +338,7 @@ def build_report(run_dir: str | Path) -> Report:
     review_path = run.sub(runs.REVIEW) / AGREEMENT_JSON
     review = json.loads(review_path.read_text(encoding="utf-8")) if review_path.is_file() else None
     if review and review.get("rows"):
+        # Every reviewer's scores: a pair scored by two reviewers counts twice.
         blocks["human"] = table3_block([r["human"] for r in review["rows"]], min_score)
     data["table3"] = blocks
     titles = {"all": "All judged pairs", "kept": "Kept pairs", "human": "Human review subset"}
@@ -382,16 +384,20 @@ def build_report(run_dir: str | Path) -> Report:
                "Disagreement counts pairs that at least two judges scored; it disagrees when two judges differ on "
                "some criterion (before aggregation)."]
 
-    # --- human review ----------------------------------------------------------------------
-    if review:
-        rows = [[c, m["n"], m["exact_agreement"], m["cohen_kappa"], m["quadratic_kappa"], m["human_score1"],
-                 m["judge_score1"], m["human_mean"], m["judge_mean"]] for c, m in review["criteria"].items()]
-        tables["Human vs judge"] = {"columns": ReviewAgreement.TABLE_COLUMNS, "rows": rows}
-        more = review.get("human_rejects_more") or []
-        md += ["", "## Human review vs judge", "", markdown_table(ReviewAgreement.TABLE_COLUMNS, rows), "",
-               "The human gave a 1 more often than the judge on: " + (", ".join(more) or "no criterion") + ".",
-               "Details and confusion matrices: `../review/agreement.md`."]
-        data["review"] = {k: review.get(k) for k in ("sheet", "reviewed", "skipped_empty", "criteria", "keep", "human_rejects_more")}
+    # --- human review: every reviewer -----------------------------------------------------
+    if review and review.get("reviewers"):
+        for title, t in reviewer_tables(review).items():
+            tables[f"Human review: {title}"] = t
+        md += ["", "## Human review", "",
+               f"{len(review['reviewers'])} reviewer(s): each against the judge (judge scores binned to 1/2/3), "
+               "Cohen's kappa for each pair of reviewers on the pairs both scored, Krippendorff's alpha over all. "
+               "Details and confusion matrices: `../review/agreement/<reviewer>.md`."]
+        for title, t in reviewer_tables(review).items():
+            md += ["", f"### {title}", "", markdown_table(t["columns"], t["rows"])]
+        more = {r: d.get("human_rejects_more") or [] for r, d in review["reviewers"].items()}
+        md += ["", "Gave a 1 more often than the judge on: "
+               + "; ".join(f"{r}: {', '.join(m) or 'no criterion'}" for r, m in more.items()) + "."]
+        data["review"] = {"reviewers": review["reviewers"], "between_reviewers": review["between_reviewers"]}
 
     # --- tokens and cost -------------------------------------------------------------------
     usage = usage_rows(manifest)

@@ -9,8 +9,15 @@ the importer reads.
 ``import_review_sheet`` reads a filled sheet (CSV or JSONL) back, validates every cell and
 compares the human with the judge per criterion: exact agreement, Cohen's kappa, quadratic
 weighted kappa, a 3x3 confusion matrix, and how often each side gave a 1 (the paper's human
-rejected more pairs for linguistic quality than the judge did). Results go to
-``RUN_DIR/review/agreement.json`` and ``agreement.md``; the report picks them up.
+rejected more pairs for linguistic quality than the judge did).
+
+Every reviewer's result is kept: ``RUN_DIR/review/agreement/<reviewer>.json`` and ``.md`` (the
+reviewer is the sheet's ``reviewer`` column, as the review page writes it, or the file name; a
+later import of the same reviewer replaces only that reviewer's). After each import
+``RUN_DIR/review/agreement.json`` and ``agreement.md`` are rebuilt from all of them: each reviewer
+against the judge, Cohen's kappa for each pair of reviewers on the pairs both scored, and
+Krippendorff's alpha over all reviewers (any number per pair, missing ratings allowed); the report
+picks them up.
 
 Sheet rules: a row is either complete (every criterion 1, 2 or 3) or left empty on all four
 criteria (skipped and counted). CSV may be comma-, semicolon- or tab-separated (the header
@@ -32,8 +39,8 @@ import numpy as np
 
 from luxit_ray import runs
 from luxit_ray import schema as S
+from luxit_ray.dataset.read import read_folder, score_bin, score_distribution
 from luxit_ray.errors import InputError, LuxitError
-from luxit_ray.stages.export import read_folder, score_bin, score_distribution
 from luxit_ray.textio import iter_jsonl, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -43,6 +50,7 @@ SHEET_JSONL = "review_sheet.jsonl"
 KEY_FILE = "review_key.json"
 AGREEMENT_JSON = "agreement.json"
 AGREEMENT_MD = "agreement.md"
+AGREEMENT_DIR = "agreement"
 REVIEW_ID = "review_id"
 COMMENT = "comment"
 SHEET_COLUMNS = [REVIEW_ID, S.PAIR_ID, S.SOURCE_TYPE, S.INSTRUCTION, S.RESPONSE, *S.CRITERIA, COMMENT]
@@ -95,6 +103,74 @@ def cohen_kappa(a: Sequence[int], b: Sequence[int], labels: Sequence[int] = LABE
     if denom == 0:
         return None
     return 1.0 - n * int((w * obs).sum()) / denom
+
+
+def krippendorff_alpha(units: Sequence[Sequence[int]], metric: str = "nominal") -> float | None:
+    """Krippendorff's alpha over any number of raters, each unit rated by some of them.
+
+    alpha = 1 - D_o / D_e. From the coincidence matrix o (each unit with m >= 2 ratings adds
+    1 / (m - 1) for every ordered pair of its ratings), n_c = sum_k o_ck and n = sum n_c:
+    D_o = sum_ck o_ck d(c, k) / n and D_e = sum_ck n_c n_k d(c, k) / (n (n - 1)), with
+    d = [c != k] (nominal) or (c - k)^2 (interval).
+
+    Args:
+        units: the ratings of each unit (units with fewer than two ratings are left out).
+        metric: "nominal" or "interval".
+
+    Returns:
+        alpha, or None when it is undefined (no unit with two ratings, or a single value used).
+    """
+    if metric not in ("nominal", "interval"):
+        raise ValueError(f"metric must be 'nominal' or 'interval', got {metric!r}")
+    rated = [list(u) for u in units if len(u) >= 2]
+    values = sorted({v for u in rated for v in u})
+    if not rated or len(values) < 2:
+        return None
+    pos = {v: i for i, v in enumerate(values)}
+    o = np.zeros((len(values), len(values)))
+    for u in rated:
+        for a in range(len(u)):
+            for b in range(len(u)):
+                if a != b:
+                    o[pos[u[a]], pos[u[b]]] += 1.0 / (len(u) - 1)
+    v = np.asarray(values, dtype=float)
+    d = (v[:, None] != v[None, :]).astype(float) if metric == "nominal" else (v[:, None] - v[None, :]) ** 2
+    n_c = o.sum(axis=1)
+    n = n_c.sum()
+    d_e = float((np.outer(n_c, n_c) * d).sum()) / (n * (n - 1))
+    return 1.0 - (float((o * d).sum()) / n) / d_e
+
+
+def between_reviewers(scores: dict[str, dict[str, dict[str, int]]]) -> dict[str, Any]:
+    """Agreement between reviewers, per criterion.
+
+    Args:
+        scores: reviewer -> pair_id -> criterion -> score.
+
+    Returns:
+        ``pairs``: each pair of reviewers with ``n`` common pairs and, per criterion, exact
+        agreement, Cohen's kappa and quadratic kappa; ``all``: per criterion the number of pairs
+        scored by two or more reviewers and Krippendorff's alpha (nominal and interval).
+    """
+    names = sorted(scores)
+    pairs = []
+    for k, r1 in enumerate(names):
+        for r2 in names[k + 1:]:
+            common = sorted(set(scores[r1]) & set(scores[r2]))
+            crit = {}
+            for c in S.CRITERIA:
+                a = [scores[r1][p][c] for p in common]
+                b = [scores[r2][p][c] for p in common]
+                crit[c] = {"exact_agreement": (sum(x == y for x, y in zip(a, b, strict=True)) / len(a)) if a else None,
+                           "cohen_kappa": cohen_kappa(a, b), "quadratic_kappa": cohen_kappa(a, b, weights="quadratic")}
+            pairs.append({"reviewers": [r1, r2], "n": len(common), "criteria": crit})
+    every = sorted({p for r in names for p in scores[r]})
+    overall = {}
+    for c in S.CRITERIA:
+        units = [[scores[r][p][c] for r in names if p in scores[r]] for p in every]
+        overall[c] = {"pairs": sum(1 for u in units if len(u) >= 2),
+                      "alpha_nominal": krippendorff_alpha(units), "alpha_interval": krippendorff_alpha(units, "interval")}
+    return {"pairs": pairs, "all": overall}
 
 
 # ==== sheet export ======================================================================
@@ -374,13 +450,14 @@ class ReviewAgreement:
     keep: dict[str, Any]
     human_rejects_more: list[str]
     rows: list[dict[str, Any]] = field(default_factory=list)
+    reviewer: str = "reviewer"
     json_path: Path | None = None
     md_path: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The agreement.json content."""
         return {
-            "sheet": str(self.sheet), "reviewed": self.reviewed, "skipped_empty": self.skipped_empty,
+            "reviewer": self.reviewer, "sheet": str(self.sheet), "reviewed": self.reviewed, "skipped_empty": self.skipped_empty,
             "not_in_sheet": self.not_in_sheet, "min_score": self.min_score, "criteria": self.criteria,
             "keep": self.keep, "human_rejects_more": self.human_rejects_more, "rows": self.rows,
         }
@@ -403,7 +480,7 @@ class ReviewAgreement:
         if k["n"]:
             lines.append(f"keep decision agrees on {k['agree']} of {k['n']}; judge kept but human would reject: "
                          f"{k['judge_kept_human_rejected']}; judge rejected but human would keep: {k['judge_rejected_human_kept']}")
-        lines.append(f"wrote {self.json_path} and {self.md_path}")
+        lines.append(f"wrote {self.json_path} and {self.md_path}; all reviewers: {AGREEMENT_JSON} beside {AGREEMENT_DIR}/")
         return {"tables": {"Human vs judge": {"columns": self.TABLE_COLUMNS, "rows": self.table_rows()}}, "lines": lines}
 
 
@@ -442,6 +519,73 @@ def agreement(rows: list[dict[str, Any]], min_score: float = 2.0) -> tuple[dict[
     return per, keep, more
 
 
+def reviewer_name(sheet: Path, columns: list[str], rows: list[tuple[str, dict[str, Any]]]) -> str:
+    """Whose sheet: its ``reviewer`` column (one name), else the file name without ``sheet-``.
+
+    Raises:
+        InputError: the column holds several names, or the name is not a valid name.
+    """
+    from luxit_ray.web.store import ApiError, check_name
+
+    names = {str(r.get("reviewer")).strip() for _, r in rows if r.get("reviewer")} if "reviewer" in columns else set()
+    if len(names) > 1:
+        raise InputError(str(sheet), "column reviewer", f"holds several reviewers ({', '.join(sorted(names))}): one sheet per reviewer")
+    name = names.pop() if names else sheet.stem.removeprefix("sheet-")
+    try:
+        return check_name(name, "reviewer")
+    except ApiError as exc:
+        raise InputError(str(sheet), "reviewer", exc.message) from None
+
+
+def combine_reviewers(run: runs.RunDir) -> dict[str, Any]:
+    """Rebuild ``agreement.json`` and ``agreement.md`` from every reviewer's stored result."""
+    review_dir = run.sub(runs.REVIEW)
+    per = {}
+    for p in sorted((review_dir / AGREEMENT_DIR).glob("*.json")):
+        per[p.stem] = json.loads(p.read_text(encoding="utf-8"))
+    scores = {r: {row[S.PAIR_ID]: row["human"] for row in d["rows"]} for r, d in per.items()}
+    combined = {
+        "reviewers": {r: {k: d[k] for k in ("sheet", "reviewed", "skipped_empty", "not_in_sheet", "criteria", "keep",
+                                             "human_rejects_more")} for r, d in per.items()},
+        "between_reviewers": between_reviewers(scores),
+        "rows": [{**row, "reviewer": r} for r, d in per.items() for row in d["rows"]],
+    }
+    (review_dir / AGREEMENT_JSON).write_text(json.dumps(combined, indent=2, ensure_ascii=False), encoding="utf-8")
+    (review_dir / AGREEMENT_MD).write_text(render_reviewers_md(combined), encoding="utf-8")
+    return combined
+
+
+REVIEWER_COLUMNS = ["reviewer", "criterion", "pairs", "exact agreement", "kappa", "quadratic kappa"]
+BETWEEN_COLUMNS = ["reviewers", "criterion", "common pairs", "exact agreement", "kappa", "quadratic kappa"]
+ALL_COLUMNS = ["criterion", "pairs with 2+ reviewers", "alpha (nominal)", "alpha (interval)"]
+
+
+def reviewer_tables(combined: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The combined agreement as tables: each reviewer vs the judge, pairs of reviewers, all."""
+    vs = [[r, c, m["n"], m["exact_agreement"], m["cohen_kappa"], m["quadratic_kappa"]]
+          for r, d in combined["reviewers"].items() for c, m in d["criteria"].items()]
+    between = [[" / ".join(p["reviewers"]), c, p["n"], m["exact_agreement"], m["cohen_kappa"], m["quadratic_kappa"]]
+               for p in combined["between_reviewers"]["pairs"] for c, m in p["criteria"].items()]
+    every = [[c, m["pairs"], m["alpha_nominal"], m["alpha_interval"]] for c, m in combined["between_reviewers"]["all"].items()]
+    out = {"Each reviewer vs the judge": {"columns": REVIEWER_COLUMNS, "rows": vs}}
+    if between:
+        out["Between reviewers (Cohen's kappa)"] = {"columns": BETWEEN_COLUMNS, "rows": between}
+        out["All reviewers (Krippendorff's alpha)"] = {"columns": ALL_COLUMNS, "rows": every}
+    return out
+
+
+def render_reviewers_md(combined: dict[str, Any]) -> str:
+    """agreement.md: every reviewer against the judge, and the reviewers against each other."""
+    from luxit_ray.textio import markdown_table
+
+    out = ["# Human review: every reviewer", "",
+           f"{len(combined['reviewers'])} reviewer(s); details per reviewer in `agreement/<reviewer>.md`. "
+           "Cohen's kappa between two reviewers on the pairs both scored; Krippendorff's alpha over all reviewers.", ""]
+    for title, t in reviewer_tables(combined).items():
+        out += [f"## {title}", "", markdown_table(t["columns"], [[_fmt(v) for v in r] for r in t["rows"]]), ""]
+    return "\n".join(out)
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return "n/a"
@@ -452,7 +596,7 @@ def _fmt(v: Any) -> str:
 
 def render_agreement_md(result: ReviewAgreement) -> str:
     """agreement.md: the table, the confusion matrices and the keep decision."""
-    out = ["# Human review vs judge", "",
+    out = [f"# Human review vs judge: {result.reviewer}", "",
            f"Sheet `{result.sheet}`: {result.reviewed} pairs reviewed, {result.skipped_empty} left empty, "
            f"{result.not_in_sheet} missing from the sheet. Judge scores are the aggregate, binned to 1/2/3 by "
            "their integer part.", "",
@@ -500,13 +644,16 @@ def import_review_sheet(run_dir: str | Path, sheet: str | Path) -> ReviewAgreeme
             min_score = float(cfg.judge.min_score)
     per, keep, more = agreement(rows, min_score)
     not_in_sheet = len(key["items"]) - len(rows) - skipped
+    reviewer = reviewer_name(sheet, *_read_sheet(sheet))
     result = ReviewAgreement(sheet=sheet, reviewed=len(rows), skipped_empty=skipped, not_in_sheet=not_in_sheet,
-                             min_score=min_score, criteria=per, keep=keep, human_rejects_more=more, rows=rows)
-    review_dir = run.sub(runs.REVIEW)
-    review_dir.mkdir(parents=True, exist_ok=True)
-    result.json_path = review_dir / AGREEMENT_JSON
-    result.md_path = review_dir / AGREEMENT_MD
+                             min_score=min_score, criteria=per, keep=keep, human_rejects_more=more, rows=rows,
+                             reviewer=reviewer)
+    per_dir = run.sub(runs.REVIEW) / AGREEMENT_DIR
+    per_dir.mkdir(parents=True, exist_ok=True)
+    result.json_path = per_dir / f"{reviewer}.json"
+    result.md_path = per_dir / f"{reviewer}.md"
     result.json_path.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
     result.md_path.write_text(render_agreement_md(result), encoding="utf-8")
-    log.info("review: %d rows reviewed, %d skipped", len(rows), skipped)
+    combine_reviewers(run)
+    log.info("review: %s: %d rows reviewed, %d skipped", reviewer, len(rows), skipped)
     return result

@@ -22,7 +22,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def reported(tmp_path_factory) -> tuple[Path, dict, str]:
-    """The fixture run with a review of all 20 scored pairs imported, then `luxit report` once.
+    """The fixture run with two reviews of all 20 scored pairs imported (anne, stricter on news
+    language, and ben, who scores as the judge), then `luxit report` once.
 
     Returns the run folder, report.json and what the command printed.
     """
@@ -34,14 +35,17 @@ def reported(tmp_path_factory) -> tuple[Path, dict, str]:
     for r in rows:
         j = judged[r["pair_id"]]
         r.update({c: str(int(j[S.score_column(c)])) for c in S.CRITERIA})
-        if j[S.SOURCE] == "rtl":  # the human is stricter on news language: all six rtl pairs get LQ 1
-            r["linguistic_quality"] = "1"
-    filled = run / "review" / "filled.csv"
-    with filled.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=SHEET_COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
-    import_review_sheet(run, filled)
+    for name in ("ben", "anne"):
+        if name == "anne":  # stricter on news language: all six rtl pairs get LQ 1
+            for r in rows:
+                if judged[r["pair_id"]][S.SOURCE] == "rtl":
+                    r["linguistic_quality"] = "1"
+        filled = run / "review" / f"sheet-{name}.csv"
+        with filled.open("w", encoding="utf-8", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=SHEET_COLUMNS)
+            w.writeheader()
+            w.writerows(rows)
+        import_review_sheet(run, filled)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         assert main(["report", str(run)]) == 0
@@ -87,18 +91,20 @@ def test_table3_blocks_cells(reported):
         "instruction_adherence": ["0 (0.0%)", "3 (21.4%)", "11 (78.6%)", 2.79, 3.0],
         "helpfulness_relevance": ["0 (0.0%)", "3 (21.4%)", "11 (78.6%)", 2.79, 3.0],
     }
-    # human: the judge's scores except LQ 1 on the six rtl pairs (judge LQ there: 2, 2, 1, 3, 2, 2)
-    assert _cells(data["tables"]["Table 3: Human review subset (20)"]) == {
-        "linguistic_quality": ["7 (35.0%)", "10 (50.0%)", "3 (15.0%)", 1.8, 2.0],
-        "factual_accuracy": ["3 (15.0%)", "5 (25.0%)", "12 (60.0%)", 2.45, 3.0],
-        "instruction_adherence": ["1 (5.0%)", "4 (20.0%)", "15 (75.0%)", 2.7, 3.0],
-        "helpfulness_relevance": ["1 (5.0%)", "5 (25.0%)", "14 (70.0%)", 2.65, 3.0],
+    # human: both reviewers' scores pooled (40). ben: the judge's bins (LQ 2/14/4); anne: the same
+    # except LQ 1 on the six rtl pairs (judge LQ there: 2, 2, 1, 3, 2, 2), so LQ 7/10/3 and mean 1.8.
+    # LQ pooled: 9/24/7, mean (36 + 42) / 40 = 1.95; the other criteria are ben's doubled.
+    assert _cells(data["tables"]["Table 3: Human review subset (40)"]) == {
+        "linguistic_quality": ["9 (22.5%)", "24 (60.0%)", "7 (17.5%)", 1.95, 2.0],
+        "factual_accuracy": ["6 (15.0%)", "10 (25.0%)", "24 (60.0%)", 2.45, 3.0],
+        "instruction_adherence": ["2 (5.0%)", "8 (20.0%)", "30 (75.0%)", 2.7, 3.0],
+        "helpfulness_relevance": ["2 (5.0%)", "10 (25.0%)", "28 (70.0%)", 2.65, 3.0],
     }
     t3 = data["table3"]
-    assert (t3["all"]["all_top"], t3["kept"]["all_top"], t3["human"]["all_top"]) == (3, 3, 2)
+    assert (t3["all"]["all_top"], t3["kept"]["all_top"], t3["human"]["all_top"]) == (3, 3, 5)  # anne 2 + ben 3
     assert t3["all"]["below_min"] == {"linguistic_quality": 2, "factual_accuracy": 3,
                                       "instruction_adherence": 1, "helpfulness_relevance": 1}
-    assert t3["all"]["rejected"] == 6 and t3["kept"]["rejected"] == 0 and t3["human"]["rejected"] == 10
+    assert t3["all"]["rejected"] == 6 and t3["kept"]["rejected"] == 0 and t3["human"]["rejected"] == 16  # anne 10 + ben 6
     assert t3["all"]["criteria"]["factual_accuracy"]["mean"] == pytest.approx(2.45)
 
 
@@ -125,11 +131,19 @@ def test_judging_generation_cost_and_review_cells(reported):
         ["judge", "gpt-5-mini", 21, 14700, 6300, 4200, 0.0163],
         ["total", "", 50, 41400, 19300, 12900, pytest.approx(0.0373)],
     ]
-    review = _cells(data["tables"]["Human vs judge"])
-    # LQ: the 14 non-rtl pairs agree, and the one rtl pair the judge also gave a 1: 15 of 20
-    assert review["linguistic_quality"][:2] == [20, pytest.approx(15 / 20)]
-    assert review["linguistic_quality"][4:6] == [7, 2]
-    assert review["factual_accuracy"][1] == 1.0
+    vs = {(r[0], r[1]): r[2:] for r in data["tables"]["Human review: Each reviewer vs the judge"]["rows"]}
+    # anne's LQ: the 14 non-rtl pairs agree, and the one rtl pair the judge also gave a 1: 15 of 20
+    assert vs[("anne", "linguistic_quality")][:2] == [20, pytest.approx(15 / 20)]
+    assert vs[("ben", "linguistic_quality")][:3] == [20, 1.0, 1.0]
+    assert vs[("anne", "factual_accuracy")][1] == 1.0
+    between = {r[1]: r[2:] for r in data["tables"]["Human review: Between reviewers (Cohen's kappa)"]["rows"]}
+    assert data["tables"]["Human review: Between reviewers (Cohen's kappa)"]["rows"][0][0] == "anne / ben"
+    # ben scores as the judge, so anne against ben is anne against the judge: 15 of 20 on LQ
+    assert between["linguistic_quality"][:2] == [20, pytest.approx(15 / 20)]
+    assert between["factual_accuracy"][:3] == [20, 1.0, 1.0]
+    alpha = {r[0]: r[1:] for r in data["tables"]["Human review: All reviewers (Krippendorff's alpha)"]["rows"]}
+    assert alpha["factual_accuracy"] == [20, 1.0, 1.0]
+    assert set(data["review"]["reviewers"]) == {"anne", "ben"}
     assert data["retention"] == [
         {"source": "chamber", "read": 2, "passed_filters": 1, "seeds": 1, "pairs_judged": 3, "pairs_kept": 2},
         {"source": "lbwiki", "read": 10, "passed_filters": 5, "seeds": 4, "pairs_judged": 12, "pairs_kept": 8},
@@ -141,7 +155,8 @@ def test_markdown_json_and_pngs_are_written(reported):
     run, data, printed = reported
     md = (run / "report" / "report.md").read_text(encoding="utf-8")
     for heading in ("## Filters", "## Generation", "## Judge scores (Table 3)", "### All judged pairs (20)",
-                    "### Kept pairs (14)", "### Human review subset (20)", "## Judging", "## Human review vs judge",
+                    "### Kept pairs (14)", "### Human review subset (40)", "## Judging", "## Human review",
+                    "### Between reviewers (Cohen's kappa)",
                     "## Tokens and cost", "## Plots"):
         assert heading in md
     assert "| linguistic_quality | 2 (10.0%) | 14 (70.0%) | 4 (20.0%) | 2.1 | 2 |" in md

@@ -18,6 +18,7 @@ from luxit_ray.review import (
     confusion_matrix,
     export_review_sheet,
     import_review_sheet,
+    krippendorff_alpha,
     proportional_allocation,
 )
 from tests.fixtures_judged import judged_rows, write_judged_run
@@ -250,3 +251,37 @@ def test_cli_review_round_trip(run_dir: Path, tmp_path: Path, capsys):
     assert main(["review", "import", str(run_dir), str(bad)]) == 2
     err = capsys.readouterr().err
     assert "row 2, column factual_accuracy: '0' is not one of 1, 2, 3" in " ".join(err.split())
+
+
+def test_krippendorff_alpha_by_hand():
+    # Units (1,1), (2,2), (1,2): coincidences o11 = 2, o22 = 2, o12 = o21 = 1; n1 = n2 = 3, n = 6.
+    # D_o = 2/6, D_e = 2 * 3 * 3 / (6 * 5) = 3/5, alpha = 1 - (1/3) / (3/5) = 4/9.
+    assert krippendorff_alpha([[1, 1], [2, 2], [1, 2], [3]]) == pytest.approx(4 / 9)
+    # Interval: d(1, 2) = 1, the same here; with (1, 3) instead d = 4 on both sides: also 4/9.
+    assert krippendorff_alpha([[1, 1], [3, 3], [1, 3]], "interval") == pytest.approx(4 / 9)
+    assert krippendorff_alpha([[2, 2], [2, 2]]) is None  # one value only
+    assert krippendorff_alpha([[1], [2]]) is None  # no unit with two ratings
+
+
+def test_every_reviewer_is_kept(run_dir: Path, tmp_path: Path):
+    sheet = export_review_sheet(run_dir, n=6, seed=3)
+    rows = _fill_like_judge_but_harsher(_read_csv(sheet.csv_path))
+    import_review_sheet(run_dir, _write_csv(tmp_path / "sheet-Anne.csv", rows))
+    ben = [dict(r, linguistic_quality="3") for r in rows]
+    import_review_sheet(run_dir, _write_csv(tmp_path / "ben.csv", ben))
+    import_review_sheet(run_dir, _write_csv(tmp_path / "sheet-anne.csv", rows))  # anne again: replaces anne's only
+    stored = sorted(p.name for p in (run_dir / "review" / "agreement").iterdir())
+    assert stored == ["anne.json", "anne.md", "ben.json", "ben.md"]
+    combined = json.loads((run_dir / "review" / "agreement.json").read_text(encoding="utf-8"))
+    assert sorted(combined["reviewers"]) == ["anne", "ben"] and len(combined["rows"]) == 12
+    pair = combined["between_reviewers"]["pairs"][0]
+    assert (pair["reviewers"], pair["n"]) == (["anne", "ben"], 6)
+    assert pair["criteria"]["factual_accuracy"]["exact_agreement"] == 1.0
+    assert combined["between_reviewers"]["all"]["factual_accuracy"]["pairs"] == 6
+    md = (run_dir / "review" / "agreement.md").read_text(encoding="utf-8")
+    assert "## Between reviewers (Cohen's kappa)" in md and "| anne / ben | factual_accuracy | 6 | 1.000 |" in md
+    two = [dict(r, reviewer="x" if k else "y") for k, r in enumerate(rows)]
+    jl = tmp_path / "two.jsonl"
+    jl.write_text("".join(json.dumps(r) + "\n" for r in two), encoding="utf-8")
+    with pytest.raises(InputError, match="holds several reviewers \\(x, y\\): one sheet per reviewer"):
+        import_review_sheet(run_dir, jl)

@@ -12,6 +12,12 @@ Storage (all under ``RUN_DIR/review/web/``)::
                            (`luxit review import RUN_DIR .../sheet-<reviewer>.jsonl` reads it);
                            rewritten atomically after each answer and rebuilt from answers.jsonl
                            at start-up, so a kill between the two loses nothing
+    earlier-<reviewer>.jsonl the reviewer's answers to pairs that are no longer in the sample
+                           (``luxit review export --force`` drew another one), kept apart
+
+Answers belong to a pair (``pair_id``), never to a ``review_id``: a re-drawn sample gives R001 to
+another pair, and an answer given to the old R001 must not show up, or count, there. Reviewer
+names are case-folded (``check_name``), so "Anne" and "anne" are one reviewer.
 
 The judge's scores for a pair are sent only after the reviewer saved that pair, and only when the
 server runs with ``show_judge`` (calibration); by default they never reach the page.
@@ -23,7 +29,6 @@ import datetime as _dt
 import json
 import logging
 import threading
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +38,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from luxit_ray import review, runs
 from luxit_ray import schema as S
+from luxit_ray.dataset.read import read_folder
 from luxit_ray.errors import LuxitError
-from luxit_ray.stages.export import read_folder
-from luxit_ray.web.server import TEMPLATES, ApiError, AppendLog, base_app, check_name, write_atomic
+from luxit_ray.web.server import (
+    TEMPLATES,
+    ApiError,
+    AppendLog,
+    base_app,
+    check_name,
+    start_page,
+    write_atomic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +147,7 @@ class ReviewSession:
         self.show_judge = show_judge
         self.items = self._load_texts(items)
         self.index = {it[review.REVIEW_ID]: i for i, it in enumerate(self.items)}
+        self.by_pair = {it[S.PAIR_ID]: i for i, it in enumerate(self.items)}
         cfg = self.run.config() if (self.run.path / runs.CONFIG_FILE).is_file() else None
         language = cfg.generate.language if cfg is not None and cfg.generate is not None else "the target language"
         contact = ["German", "French"]
@@ -144,12 +158,20 @@ class ReviewSession:
         self.web_dir = self.run.sub(runs.REVIEW) / WEB_DIR
         self.log = AppendLog(self.web_dir / ANSWERS_FILE)
         self._lock = threading.Lock()
-        self.answers: dict[str, dict[str, dict[str, Any]]] = {}  # reviewer -> review_id -> answer
+        self.answers: dict[str, dict[str, dict[str, Any]]] = {}  # reviewer -> pair_id -> answer
+        self.earlier: dict[str, dict[str, dict[str, Any]]] = {}  # the same, for pairs not in the sample
         records, self.torn_lines = self.log.read()
         for rec in records:
-            if rec.get("reviewer") and rec.get(review.REVIEW_ID) in self.index:
-                self.answers.setdefault(rec["reviewer"], {})[rec[review.REVIEW_ID]] = rec
-        for reviewer in self.answers:
+            try:
+                reviewer = check_name(rec.get("reviewer"), "reviewer")
+            except ApiError:
+                continue
+            pid = rec.get(S.PAIR_ID)
+            if pid in self.by_pair:
+                self.answers.setdefault(reviewer, {})[pid] = rec
+            elif pid:
+                self.earlier.setdefault(reviewer, {})[pid] = rec
+        for reviewer in sorted(set(self.answers) | set(self.earlier)):
             self._write_sheet(reviewer)
 
     # -- texts ---------------------------------------------------------------------------
@@ -185,12 +207,17 @@ class ReviewSession:
         """The reviewer's importable sheet (the name was checked by ``check_name``)."""
         return self.web_dir / f"sheet-{reviewer}.jsonl"
 
+    def earlier_path(self, reviewer: str) -> Path:
+        """The reviewer's answers to pairs no longer in the sample."""
+        return self.web_dir / f"earlier-{reviewer}.jsonl"
+
     def state(self, reviewer: str) -> dict[str, Any]:
-        """Progress and where to resume: the first pair the reviewer has not saved."""
+        """Progress and where to resume: the first pair the reviewer has not saved; ``earlier``
+        counts the reviewer's answers to pairs no longer in the sample."""
         done = self.answers.get(reviewer, {})
-        position = next((i for i, it in enumerate(self.items) if it[review.REVIEW_ID] not in done), self.n)
+        position = next((i for i, it in enumerate(self.items) if it[S.PAIR_ID] not in done), self.n)
         return {"reviewer": reviewer, "n": self.n, "done": len(done), "position": position,
-                "show_judge": self.show_judge}
+                "show_judge": self.show_judge, "earlier": len(self.earlier.get(reviewer, {}))}
 
     def item(self, reviewer: str, index: int) -> dict[str, Any]:
         """The page for pair ``index`` (0-based): texts, the reviewer's saved answer, and the judge's
@@ -198,7 +225,7 @@ class ReviewSession:
         if not 0 <= index < self.n:
             raise ApiError(404, f"pair {index} is out of range: the sample has {self.n} pairs (0 to {self.n - 1})")
         it = self.items[index]
-        saved = self.answers.get(reviewer, {}).get(it[review.REVIEW_ID])
+        saved = self.answers.get(reviewer, {}).get(it[S.PAIR_ID])
         out = {"index": index, review.REVIEW_ID: it[review.REVIEW_ID], S.PAIR_ID: it[S.PAIR_ID],
                S.SOURCE: it[S.SOURCE], S.SOURCE_TYPE: it[S.SOURCE_TYPE], S.INSTRUCTION: it[S.INSTRUCTION],
                S.RESPONSE: it[S.RESPONSE], S.TITLE: it[S.TITLE], S.DATE: it[S.DATE], S.URL: it[S.URL],
@@ -226,7 +253,7 @@ class ReviewSession:
                "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")}
         with self._lock:
             self.log.append(rec)
-            self.answers.setdefault(reviewer, {})[rid] = rec
+            self.answers.setdefault(reviewer, {})[it[S.PAIR_ID]] = rec
             self._write_sheet(reviewer)
         return self.state(reviewer)
 
@@ -234,15 +261,20 @@ class ReviewSession:
         done = self.answers.get(reviewer, {})
         lines = []
         for it in self.items:
-            a = done.get(it[review.REVIEW_ID])
+            a = done.get(it[S.PAIR_ID])
             if a is None:
                 continue
-            row = {review.REVIEW_ID: a[review.REVIEW_ID], S.PAIR_ID: a[S.PAIR_ID], S.SOURCE_TYPE: it[S.SOURCE_TYPE],
+            # The sample's review_id, not the one the answer was given under (an older sample's).
+            row = {review.REVIEW_ID: it[review.REVIEW_ID], S.PAIR_ID: a[S.PAIR_ID], S.SOURCE_TYPE: it[S.SOURCE_TYPE],
                    S.INSTRUCTION: it[S.INSTRUCTION], S.RESPONSE: it[S.RESPONSE],
                    **{c: a[c] for c in S.CRITERIA}, review.COMMENT: a.get(review.COMMENT),
                    "reviewer": reviewer, "saved_at": a.get("saved_at")}
             lines.append(json.dumps(row, ensure_ascii=False))
         write_atomic(self.sheet_path(reviewer), "".join(line + "\n" for line in lines))
+        earlier = self.earlier.get(reviewer)
+        if earlier:
+            write_atomic(self.earlier_path(reviewer),
+                         "".join(json.dumps(a, ensure_ascii=False) + "\n" for _, a in sorted(earlier.items())))
 
     # -- agreement -----------------------------------------------------------------------
     def agreement(self) -> dict[str, Any]:
@@ -253,25 +285,17 @@ class ReviewSession:
             min_score = float(cfg.judge.min_score)
         vs_judge = {}
         for reviewer, done in sorted(self.answers.items()):
-            rows = [{"human": {c: a[c] for c in S.CRITERIA}, "judge": self.items[self.index[rid]]["scores"],
-                     "judge_keep": self.items[self.index[rid]][S.KEEP]} for rid, a in done.items()]
+            rows = [{"human": {c: a[c] for c in S.CRITERIA}, "judge": self.items[self.by_pair[pid]]["scores"],
+                     "judge_keep": self.items[self.by_pair[pid]][S.KEEP]} for pid, a in done.items()]
             per, keep, _more = review.agreement(rows, min_score)
             vs_judge[reviewer] = {"n": len(rows), "criteria": {
                 c: {k: per[c][k] for k in ("exact_agreement", "cohen_kappa", "quadratic_kappa")} for c in S.CRITERIA},
                 "keep_agree": keep["agree"]}
-        between = []
-        for r1, r2 in combinations(sorted(self.answers), 2):
-            common = sorted(set(self.answers[r1]) & set(self.answers[r2]))
-            crit = {}
-            for c in S.CRITERIA:
-                a = [self.answers[r1][rid][c] for rid in common]
-                b = [self.answers[r2][rid][c] for rid in common]
-                crit[c] = {"exact_agreement": (sum(x == y for x, y in zip(a, b, strict=True)) / len(a)) if a else None,
-                           "cohen_kappa": review.cohen_kappa(a, b),
-                           "quadratic_kappa": review.cohen_kappa(a, b, weights="quadratic")}
-            between.append({"reviewers": [r1, r2], "n": len(common), "criteria": crit})
+        between = review.between_reviewers(
+            {r: {p: {c: a[c] for c in S.CRITERIA} for p, a in done.items()} for r, done in self.answers.items()})
         return {"n": self.n, "reviewers": {r: len(d) for r, d in sorted(self.answers.items())},
-                "vs_judge": vs_judge, "between_reviewers": between}
+                "vs_judge": vs_judge, "between_reviewers": between["pairs"],
+                "all_reviewers": between["all"]}
 
 
 def create_review_app(session: ReviewSession, host: str = "127.0.0.1", token: str | None = None) -> FastAPI:
@@ -282,16 +306,23 @@ def create_review_app(session: ReviewSession, host: str = "127.0.0.1", token: st
     """
     app = base_app("luxit review", host, token)
 
+    def start(request: Request, error: str | None = None, given: str = "") -> HTMLResponse:
+        names = sorted(set(session.answers) | set(session.earlier))
+        reviewers = [{"name": r, "done": len(session.answers.get(r, {})), "earlier": len(session.earlier.get(r, {}))}
+                     for r in names]
+        return start_page(request, {"mode": "review", "title": "Review", "target": "/pairs", "param": "reviewer",
+                                    "people": reviewers, "n": session.n, "run": session.run.path.name}, error, given)
+
     @app.get("/", response_class=HTMLResponse)
-    def start(request: Request) -> HTMLResponse:
-        reviewers = [{"name": r, "done": len(d)} for r, d in sorted(session.answers.items())]
-        return TEMPLATES.TemplateResponse(request, "start.html", {
-            "mode": "review", "title": "Review", "target": "/pairs", "param": "reviewer",
-            "people": reviewers, "n": session.n, "run": session.run.path.name})
+    def start_route(request: Request) -> HTMLResponse:
+        return start(request)
 
     @app.get("/pairs", response_class=HTMLResponse)
     def pairs(request: Request, reviewer: str = "") -> HTMLResponse:
-        name = check_name(reviewer, "reviewer")
+        try:
+            name = check_name(reviewer, "your name")
+        except ApiError as exc:
+            return start(request, exc.message, reviewer)
         return TEMPLATES.TemplateResponse(request, "review.html", {
             "reviewer": name, "n": session.n, "rubric": session.rubric, "criteria": list(S.CRITERIA),
             "language": session.language, "run": session.run.path.name, "show_judge": session.show_judge})

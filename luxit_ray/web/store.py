@@ -118,14 +118,15 @@ def write_atomic(path: Path, text: str) -> None:
 
 def check_name(name: Any, what: str = "name") -> str:
     """A reviewer's or voter's name: 1-40 letters, digits, '.', '_' or '-', starting with a letter
-    or digit (so it is safe inside a file name). Returns it NFC-normalised.
+    or digit (so it is safe inside a file name). Returns it NFC-normalised and case-folded: "Anne"
+    and "anne" are one person, with one file even on a case-insensitive disk.
 
     Raises:
         ApiError: 400 naming the problem.
     """
     if not isinstance(name, str) or not name.strip():
         raise ApiError(400, f"{what} is missing")
-    name = unicodedata.normalize("NFC", name.strip())
+    name = unicodedata.normalize("NFC", unicodedata.normalize("NFC", name.strip()).casefold())
     if len(name) > MAX_NAME:
         raise ApiError(400, f"{what} is longer than {MAX_NAME} characters")
     if not name[0].isalnum() or not all(c.isalnum() or c in "._-" for c in name):
@@ -133,3 +134,5 @@ def check_name(name: Any, what: str = "name") -> str:
     return name
 
 
+# What the start page's name field accepts (the browser checks it before sending).
+NAME_PATTERN = r"[\p{L}\p{N}][\p{L}\p{N}._\-]{0,39}"

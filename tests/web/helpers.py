@@ -8,11 +8,12 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 from luxit_ray.config.export import ExportConfig
-from luxit_ray.stages.export import export_run
+from luxit_ray.dataset.export import export_run
 from tests.fixtures_judged import write_judged_run
 from tests.openai_server import Request
 
@@ -54,6 +55,8 @@ def spawn_cli(args: list[str], port: int, timeout_s: float = 60.0) -> subprocess
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/app.css", timeout=2):
                 return proc
+        except urllib.error.HTTPError:  # it answers (401 without the token)
+            return proc
         except OSError:
             time.sleep(0.2)
     proc.kill()

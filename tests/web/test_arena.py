@@ -1,5 +1,5 @@
-"""The arena's core: prompts, answers through the request cache, votes, Bradley-Terry, report,
-preference export. Every expected number is worked out by hand in the comments."""
+"""The arena's core: prompts, answers through the request cache, votes (skip, undo), Bradley-Terry
+with a prior, report, preference export. Every expected number is worked out in the comments."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def test_bradley_terry_known_example():
     # Strengths 4 : 2 : 1 give P(x>y) = 2/3, P(y>z) = 2/3, P(x>z) = 4/5. Counts in exactly those
     # proportions (2:1, 2:1, 4:1) are fitted exactly: log-strengths ln4, ln2, 0, centred.
     results = [(0, 1, 1.0)] * 2 + [(0, 1, 0.0)] + [(1, 2, 1.0)] * 2 + [(1, 2, 0.0)] + [(0, 2, 1.0)] * 4 + [(0, 2, 0.0)]
-    params = arena.fit_bradley_terry(3, results, alpha=0.0)
+    params = arena.fit_bradley_terry(3, results, prior_sd=1e6)
     assert params == pytest.approx([LN2, 0.0, -LN2], abs=1e-5)
     # Elo scale: 1000 + 400 log10(2) = 1120.41
     assert arena.to_elo(params) == pytest.approx([1120.412, 1000.0, 879.588], abs=1e-2)
@@ -44,29 +44,40 @@ def test_bradley_terry_known_example():
 
 def test_bradley_terry_ties_count_half():
     # One win and one tie: 1.5 of 2 for model 0, P = 3/4, so s0 - s1 = ln 3, centred +-ln(3)/2.
-    params = arena.fit_bradley_terry(2, [(0, 1, 1.0), (0, 1, 0.5)], alpha=0.0)
+    params = arena.fit_bradley_terry(2, [(0, 1, 1.0), (0, 1, 0.5)], prior_sd=1e6)
     assert params == pytest.approx([math.log(3) / 2, -math.log(3) / 2], abs=1e-5)
     # All ties: equal strengths; no votes at all: zeros.
-    assert arena.fit_bradley_terry(2, [(0, 1, 0.5)] * 3, alpha=0.0) == pytest.approx([0.0, 0.0], abs=1e-6)
+    assert arena.fit_bradley_terry(2, [(0, 1, 0.5)] * 3, prior_sd=1e6) == pytest.approx([0.0, 0.0], abs=1e-6)
     assert list(arena.fit_bradley_terry(3, [])) == [0.0, 0.0, 0.0]
 
 
-def test_bradley_terry_prior_keeps_an_unbeaten_model_finite():
-    params = arena.fit_bradley_terry(2, [(0, 1, 1.0)] * 5)  # default alpha
-    assert 0 < params[0] < 10 and params[1] == pytest.approx(-params[0])
+def test_five_nil_is_a_modest_gap():
+    # With N(0, 1) priors, d = s0 - s1 has the prior N(0, 2) and the mode solves
+    # 5 (1 - sigmoid(d)) = d / 2: d = 1.6335, 283.8 Elo points (a near-flat prior gave about 900).
+    s = arena.fit_bradley_terry(2, [(0, 1, 1.0)] * 5)
+    d = s[0] - s[1]
+    assert 5 * (1 - 1 / (1 + math.exp(-d))) == pytest.approx(d / 2, abs=1e-9)
+    assert d == pytest.approx(1.63351, abs=1e-5)
+    assert arena.ELO_SCALE * d == pytest.approx(283.77, abs=0.01)
 
 
-def test_bootstrap_is_seeded():
-    results = [(0, 1, 1.0), (0, 1, 0.0), (0, 1, 1.0), (1, 0, 0.5)]
-    b1 = arena.bootstrap_bt(2, results, rounds=30, seed=3)
-    b2 = arena.bootstrap_bt(2, results, rounds=30, seed=3)
-    assert b1.shape == (30, 2)
-    assert (b1 == b2).all()
-    # Centred scores: each round's Elo scores average 1000.
-    assert b1.mean(axis=1) == pytest.approx([1000.0] * 30)
+def test_without_votes_the_interval_is_the_prior():
+    # Two models, no votes: each centred score has variance 1 * (1 - 1/2), sd sqrt(1/2);
+    # 1.96 * 173.72 * 0.7071 = 240.76 Elo points either side of 1000.
+    elo, low, high = arena.elo_intervals(2, [])
+    assert list(elo) == [1000.0, 1000.0]
+    assert list(high - elo) == pytest.approx([240.756, 240.756], abs=1e-3)
+    assert list(elo - low) == pytest.approx([240.756, 240.756], abs=1e-3)
 
 
-# ---- tables -----------------------------------------------------------------------------
+def test_unanimous_votes_still_have_a_wide_interval():
+    # A bootstrap of 3 unanimous votes had zero width; the posterior does not.
+    elo, low, high = arena.elo_intervals(2, [(0, 1, 1.0)] * 3)
+    assert high[0] - low[0] == pytest.approx(339.29, abs=0.01)
+    assert low[0] < elo[0] < high[0]
+
+
+# ---- tables# ---- tables -----------------------------------------------------------------------------
 
 VOTES = [
     _vote("x", "y", "a", prompt="p1"),  # x wins
@@ -246,7 +257,7 @@ def test_next_battle_is_blind_and_covers_every_pair(arena_run: Path):
 
 def test_arena_api_validates_and_hides_models(arena_run: Path):
     store = arena.ArenaStore(arena_run, seed=0)
-    c = TestClient(create_arena_app(store))
+    c = TestClient(create_arena_app(store), base_url="http://127.0.0.1:8765")
     assert c.get("/").status_code == 200
     assert c.get("/vote?voter=anne").status_code == 200
     nxt = c.get("/api/next?voter=anne").json()
@@ -320,15 +331,92 @@ def test_report_and_preferences(arena_run: Path, tmp_path: Path):
                                cache_dir=str(tmp_path / "hf"))
     dj = datasets.load_dataset("json", data_files=str(out / "preferences.jsonl"), split="train",
                                cache_dir=str(tmp_path / "hf"))
-    assert ds.num_rows == dj.num_rows == 11  # 13 votes less the tie and the both-bad
+    assert ds.num_rows == dj.num_rows == 11  # 13 battles less the tie and the both-bad
     assert ds.column_names == arena.PREFERENCE_COLUMNS
     row = ds[0]
-    assert (row["chosen_model"], row["rejected_model"], row["voter"], row["aspect"]) == ("tuned", "base", "v0", "overall")
+    assert (row["chosen_model"], row["rejected_model"], row["voters"], row["aspect"]) == ("tuned", "base", ["v0"], "overall")
+    assert (row["votes"], row["votes_chosen"], row["votes_rejected"], row["votes_neither"]) == (1, 1, 0, 0)
     assert row["chosen"].startswith("Kuerz gesot:") and row["rejected"].startswith("Ech mengen:")
     assert row["prompt"] == store.prompts[pids[0]]["prompt"]
-    assert sorted(dj["vote_id"]) == sorted(ds["vote_id"])
+    assert sorted(dj["vote_ids"]) == sorted(ds["vote_ids"])
     lang = arena.export_preferences(arena_run, aspect="language", out=tmp_path / "lang")
-    assert (lang.rows, lang.skipped) == (1, {"tie": 11, "both_bad": 1})
+    assert (lang.rows, lang.counts) == (1, {"votes": 13, "pairs": 13, "unanimous": 1, "majority": 0, "tied": 0,
+                                            "no_preference": 12})
+
+
+def _votes_on(a: str, b: str, choices: list[str]) -> list[dict]:
+    return [{"vote_id": f"v{k}", "voter": f"p{k}", "prompt_id": "p1", "answer_a": a, "answer_b": b, "model_a": a,
+             "model_b": b, "overall": c, "comment": None} for k, c in enumerate(choices)]
+
+
+def test_contradictory_votes_are_resolved_by_majority_and_ties_dropped():
+    votes = (_votes_on("x", "y", ["a", "a", "b"])  # x 2 : y 1 -> x, by majority
+             + [{**v, "prompt_id": "p2"} for v in _votes_on("x", "y", ["a", "b"])]  # 1 : 1 -> dropped, tied
+             + [{**v, "prompt_id": "p3"} for v in _votes_on("y", "x", ["a", "tie", "tie"])]  # neither 2 -> dropped
+             + [{**v, "prompt_id": "p4"} for v in _votes_on("y", "x", ["b", "b"])])  # x unanimous (shown right)
+    rows, counts = arena.resolve(votes, "overall")
+    assert counts == {"votes": 10, "pairs": 4, "unanimous": 1, "majority": 1, "tied": 1, "no_preference": 1}
+    assert [(r["prompt_id"], r["chosen_id"], r["rejected_id"], r["votes_chosen"], r["votes_rejected"], r["votes_neither"])
+            for r in rows] == [("p1", "x", "y", 2, 1, 0), ("p4", "x", "y", 2, 0, 0)]
+
+
+def test_skip_and_undo(arena_run: Path):
+    store = arena.ArenaStore(arena_run, seed=4)
+    first = store.next_battle("anne")
+    store.skip("anne", first["a"]["answer_id"], first["b"]["answer_id"])
+    seen = []
+    while (b := store.next_battle("anne")) is not None and b["prompt_id"] != first["prompt_id"] or (
+            b is not None and {b["a"]["answer_id"], b["b"]["answer_id"]} != {first["a"]["answer_id"], first["b"]["answer_id"]}):
+        seen.append(b)
+        store.vote("anne", b["a"]["answer_id"], b["b"]["answer_id"], {"content": "a", "language": "a", "overall": "a"})
+    assert len(seen) == 17  # the skipped battle comes back only after the 17 others
+    vote = store.vote("anne", b["a"]["answer_id"], b["b"]["answer_id"], {"content": "b", "language": "tie", "overall": "b"},
+                      comment="  B ass méi kloer  ")
+    assert vote["comment"] == "B ass méi kloer"
+    assert store.next_battle("anne") is None
+    undone = store.undo("anne")
+    assert undone["vote_id"] == vote["vote_id"]
+    again = store.next_battle("anne")  # the undone battle, sides as shown
+    assert (again["a"]["answer_id"], again["b"]["answer_id"]) == (b["a"]["answer_id"], b["b"]["answer_id"])
+    assert store.progress("anne") == {"voted": 17, "battles": 18, "votes": 17}
+    # The undo is a record in the log: a restart, the report and the export do not count the vote.
+    assert len(arena.read_jsonl(arena_run / "arena" / "votes.jsonl")) == 19
+    assert len(arena.ArenaStore(arena_run).votes) == 17
+    assert vote["vote_id"] not in {v["vote_id"] for v in arena.read_votes(arena_run)}
+    assert store.undo("ben") is None
+
+
+def test_api_skip_undo_comment_and_markdown(arena_run: Path):
+    store = arena.ArenaStore(arena_run, seed=0)
+    ans = next(iter(store.answers.values()))
+    ans["text"] = "**fett** <script>alert(1)</script> [x](javascript:alert(1))"
+    c = TestClient(create_arena_app(store), base_url="http://127.0.0.1:8765")
+    b = c.get("/api/next?voter=anne").json()["battle"]
+    shown = b["a"] if b["a"]["answer_id"] == ans["answer_id"] else b["b"] if b["b"]["answer_id"] == ans["answer_id"] else None
+    if shown is not None:
+        assert shown["html"] == "<p><strong>fett</strong> &lt;script&gt;alert(1)&lt;/script&gt; [x](javascript:alert(1))</p>\n"
+    body = {"voter": "Anne", "answer_a": b["a"]["answer_id"], "answer_b": b["b"]["answer_id"]}
+    assert c.post("/api/vote", json={**body, "content": "a", "language": "a", "overall": "a", "comment": "gutt"}).status_code == 200
+    assert store.votes[-1]["voter"] == "anne" and store.votes[-1]["comment"] == "gutt"  # names are case-folded
+    r = c.post("/api/undo", json={"voter": "ANNE"}).json()
+    assert r["undone"]["comment"] == "gutt" and r["progress"]["voted"] == 0
+    assert c.post("/api/undo", json={"voter": "anne"}).json() == {"error": "no vote to undo"}
+    again = c.get("/api/next?voter=anne").json()["battle"]
+    assert (again["a"]["answer_id"], again["b"]["answer_id"]) == (body["answer_a"], body["answer_b"])
+    assert c.post("/api/skip", json={**body, "voter": "anne"}).json()["progress"]["voted"] == 0
+    assert c.post("/api/skip", json={**body, "answer_a": "zzz"}).status_code == 400
+    # A bad name in the form: the start page again, with the problem and the name as typed.
+    r = c.get("/vote?voter=Anne Marie")
+    assert r.status_code == 400 and "your name &#39;anne marie&#39; may hold only letters" in r.text
+    assert 'value="Anne Marie"' in r.text
+
+
+def test_position_bias():
+    votes = [_vote("x", "y", c, prompt=f"p{k}") for k, c in enumerate(["a", "a", "a", "b", "tie"])]
+    pb = arena.position_bias(votes)
+    # 3 of 4 decisive votes went to the left; Wilson 95%: centre (0.75 + 1.92/4) / (1 + 3.84/4)
+    assert (pb["decisive"], pb["left_wins"], pb["share"]) == (4, 3, 0.75)
+    assert (pb["low"], pb["high"]) == pytest.approx((0.3006, 0.9544), abs=1e-4)
 
 
 def test_cli_errors_are_one_line(tmp_path: Path, capsys):
@@ -341,3 +429,29 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys):
     assert "no arena answers in" in text
     assert "no votes in" in text
     assert "no endpoint 'nope' in the run's config" in text
+
+
+@pytest.mark.parametrize(("n", "wins", "width", "elo"), [(3, 2, 308.22, 1035.02), (10, 7, 206.23, 1059.78),
+                                                         (200, 133, 50.66, 1058.90)])
+def test_report_intervals_shrink_as_votes_grow(tmp_path: Path, n: int, wins: int, width: float, elo: float):
+    # tuned beats base in about two votes of three; the interval narrows from 308 to 206 to 51 points.
+    votes = [_vote("tuned", "base", "a" if k < wins else "b", voter=f"v{k}", prompt=f"p{k}") for k in range(n)]
+    (tmp_path / "arena").mkdir()
+    (tmp_path / "arena" / "votes.jsonl").write_text("".join(json.dumps(v) + "\n" for v in votes), encoding="utf-8")
+    rep = arena.arena_report(tmp_path)
+    s = rep.scores["overall"]["tuned"]
+    assert (round(s["elo"], 2), round(s["high"] - s["low"], 2)) == (elo, width)
+    assert s["low"] < s["elo"] < s["high"]
+    md = (tmp_path / "arena" / "report" / "arena.md").read_text(encoding="utf-8")
+    assert f"Position bias: the left answer (A) won {wins} of {n} votes with a winner" in md
+    for png in ("bt_scores.png", "win_rate.png"):
+        assert (tmp_path / "arena" / "report" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_score_plot_cannot_fail_on_a_score_outside_its_interval(tmp_path: Path):
+    # matplotlib refuses negative error bars; a percentile interval need not hold its estimate.
+    from luxit_ray.arena.plots import plot_scores
+
+    s = {a: {"x": {"elo": 1100.0, "low": 1120.0, "high": 1200.0}, "y": {"elo": 900.0, "low": 800.0, "high": 880.0}}
+         for a in arena.ASPECTS}
+    assert plot_scores(["x", "y"], s, 5, tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"

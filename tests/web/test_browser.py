@@ -162,7 +162,7 @@ def test_review_page_keyboard_resume_two_reviewers_import(tmp_path: Path, browse
     assert [(json.loads(x)["reviewer"], json.loads(x)["review_id"]) for x in log_lines] == [
         ("anne", "R001"), ("anne", "R002"), ("anne", "R003"), ("anne", "R004"), ("ben", "R001"), ("ben", "R002")]
     assert main(["review", "import", str(run), str(run / "review" / "web" / "sheet-anne.jsonl")]) == 0
-    agreement = json.loads((run / "review" / "agreement.json").read_text(encoding="utf-8"))
+    agreement = json.loads((run / "review" / "agreement" / "anne.json").read_text(encoding="utf-8"))
     assert agreement["reviewed"] == 4
     assert agreement["not_in_sheet"] == 2
     assert [r["human"] for r in agreement["rows"]] == [
@@ -220,3 +220,138 @@ def test_arena_vote_flow_and_report(tmp_path: Path, browser) -> None:
     assert rep["scores"]["language"]["tuned"]["elo"] == pytest.approx(1000.0)
     for png in ("bt_scores.png", "win_rate.png"):
         assert (run / "arena" / "report" / png).stat().st_size > 5000
+
+
+def _arena_run(tmp_path: Path) -> Path:
+    run = exported_run(tmp_path)
+    with start_server(scripted_answer) as srv:
+        assert main(["arena", "generate", str(run), "--model", f"base={srv.base_url}#smollm2",
+                     "--model", f"tuned={srv.base_url}#luxit-lora", "--system", "Äntwert op Lëtzebuergesch."]) == 0
+    return run
+
+
+def _lit(page) -> list[str]:
+    return page.locator("button.choice.on").evaluate_all("bs => bs.map(b => b.dataset.key)")
+
+
+def test_arena_skip_undo_comment_and_keys_typed_during_a_save(tmp_path: Path, browser) -> None:
+    run = _arena_run(tmp_path)
+    answers = [json.loads(x) for x in (run / "arena" / "answers.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert {a["system"] for a in answers} == {"Äntwert op Lëtzebuergesch."}  # the settings go with the answers
+    port = free_port()
+    proc = spawn_cli(["arena", "serve", str(run)], port)
+    try:
+        ctx = browser.new_context(viewport={"width": 1200, "height": 820})
+        page = ctx.new_page()
+        # Every vote takes 0.8 s to reach the server: time to type during the save.
+        page.add_init_script("""(() => { const f = window.fetch; window.fetch = (u, o) => String(u).includes('/api/vote')
+            ? new Promise((r) => setTimeout(r, 800)).then(() => f(u, o)) : f(u, o); })();""")
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.fill("#name", "Anne")
+        page.keyboard.press("Enter")
+        _expect_text(page, "#progress", "0 / 6 voted")
+        first = page.locator("#prompt").inner_text()
+        page.keyboard.press("k")  # skip
+        _expect_text(page, "#message", "Skipped; that pair comes back after the others.")
+        assert page.locator("#prompt").inner_text() != first
+        second = page.locator("#prompt").inner_text()
+        for k in "1ea":
+            page.keyboard.press(k)
+        page.keyboard.press("m")
+        page.keyboard.type("A ass besser")
+        page.keyboard.press("Escape")
+        page.keyboard.press("Enter")
+        for k in "2ws":  # typed while the vote is on its way: they belong to the next pair
+            page.keyboard.press(k)
+        _expect_text(page, "#progress", "1 / 6 voted")
+        assert page.locator("#prompt").inner_text() not in (first, second)
+        assert sorted(_lit(page)) == ["2", "s", "w"]
+        _expect_text(page, "#message", "")  # the replayed keys cleared "Vote saved"
+        assert page.input_value("#comment") == ""
+        page.keyboard.press("u")  # undo: the voted pair again, its choices and comment shown
+        _expect_text(page, "#message", "Last vote taken back: here it is again.")
+        _expect_text(page, "#progress", "0 / 6 voted")
+        assert page.locator("#prompt").inner_text() == second
+        assert sorted(_lit(page)) == ["1", "a", "e"]
+        assert page.input_value("#comment") == "A ass besser"
+        page.keyboard.press("Enter")
+        _expect_text(page, "#progress", "1 / 6 voted")
+        _expect_text(page, "#message", "Vote saved; this is the next pair.")
+        page.keyboard.press("3")
+        _expect_text(page, "#message", "")  # no stale "Vote saved" under the next pair
+        ctx.close()
+    finally:
+        stop(proc)
+    records = [json.loads(x) for x in (run / "arena" / "votes.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [("undo" in r, r.get("voter"), r.get("comment")) for r in records] == [
+        (False, "anne", "A ass besser"), (True, "anne", None), (False, "anne", "A ass besser")]
+    assert records[1]["undo"] == records[0]["vote_id"]
+    assert [(r["content"], r["language"], r["overall"]) for r in (records[0], records[2])] == [("a", "tie", "a")] * 2
+
+
+def test_two_servers_on_one_host_with_different_tokens(tmp_path: Path, browser) -> None:
+    run = _arena_run(tmp_path)
+    p1, p2 = free_port(), free_port()
+    t1, t2 = "review-token-0123456789", "arena-token-01234567890"
+    review = spawn_cli(["review", "serve", str(run), "--n", "6", "--token", t1], p1)
+    arena_proc = spawn_cli(["arena", "serve", str(run), "--token", t2], p2)
+    try:
+        ctx = browser.new_context()  # one browser: one cookie jar for 127.0.0.1, both ports
+        rv, ar = ctx.new_page(), ctx.new_page()
+        rv.goto(f"http://127.0.0.1:{p1}/?token={t1}")
+        ar.goto(f"http://127.0.0.1:{p2}/?token={t2}")
+        names = sorted(c["name"] for c in ctx.cookies())
+        assert names == sorted([f"luxit_token_{p1}", f"luxit_token_{p2}"])
+        rv.fill("#name", "anne")
+        rv.keyboard.press("Enter")
+        _expect_text(rv, "#rid", "R001")
+        _score(rv, "1qaz")
+        _expect_text(rv, "#progress", "1 / 6")
+        ar.fill("#name", "anne")
+        ar.keyboard.press("Enter")
+        _expect_text(ar, "#progress", "0 / 6 voted")
+        for k in "1qa":
+            ar.keyboard.press(k)
+        ar.keyboard.press("Enter")
+        _expect_text(ar, "#progress", "1 / 6 voted")
+        ctx.close()
+    finally:
+        stop(review)
+        stop(arena_proc)
+
+
+def test_review_page_after_the_sample_is_drawn_again(tmp_path: Path, browser) -> None:
+    run = exported_run(tmp_path)
+    port = free_port()
+    proc = spawn_cli(["review", "serve", str(run), "--n", "6", "--seed", "0"], port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+        page = ctx.new_page()
+        page.goto(base + "/pairs?reviewer=anne")
+        _expect_text(page, "#rid", "R001")
+        _score(page, "1qaz")
+        _expect_text(page, "#rid", "R002")
+        _score(page, "2wsx")
+        _expect_text(page, "#progress", "2 / 6")
+        stop(proc)
+        # A new sample (seed 8): the old R001's pair is R004 now, the old R002's pair is gone.
+        assert main(["review", "export", str(run), "--n", "6", "--seed", "8", "--force"]) == 0
+        proc = spawn_cli(["review", "serve", str(run)], port)
+        page.goto(base + "/pairs?reviewer=anne")
+        _expect_text(page, "#progress", "1 / 6")
+        _expect_text(page, "#rid", "R001")
+        assert page.locator("#saved-flag").is_hidden() and _level_keys(page) == []
+        assert "1 earlier answer(s) of yours belong to pairs that are no longer in this sample" in \
+            page.locator("#earlier").inner_text()
+        for _ in range(3):
+            page.keyboard.press("ArrowRight")
+        _expect_text(page, "#rid", "R004")
+        assert page.locator("#saved-flag").is_visible() and _level_keys(page) == ["1", "q", "a", "z"]
+        ctx.close()
+    finally:
+        stop(proc)
+
+
+def _level_keys(page) -> list[str]:
+    return page.locator("button.level.on").evaluate_all("bs => bs.map(b => b.dataset.key)")

@@ -140,6 +140,12 @@
 
   api("/api/state" + q({ reviewer: reviewer })).then((state) => {
     progress(state);
+    if (state.earlier) {
+      const e = $("earlier");
+      e.textContent = state.earlier + " earlier answer(s) of yours belong to pairs that are no longer in this sample; " +
+        "they are kept apart (earlier-" + reviewer + ".jsonl) and count nowhere here.";
+      e.hidden = false;
+    }
     return load(Math.min(state.position, n - 1)).then(() => {
       if (state.position >= n) { message("All " + n + " pairs are scored; you can go back and change any.", true); }
     });

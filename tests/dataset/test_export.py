@@ -12,17 +12,15 @@ import pytest
 
 from luxit_ray import schema as S
 from luxit_ray.config.export import ExportConfig
-from luxit_ray.errors import ErrorRateExceeded, InputError, LuxitError
-from luxit_ray.runs import RunDir
-from luxit_ray.stages.export import (
+from luxit_ray.dataset.export import (
     JUDGE_SCORES,
     KEPT_INPUT_COLUMNS,
     assign_splits,
     build_export_table,
-    read_folder,
-    score_bin,
-    score_distribution,
 )
+from luxit_ray.dataset.read import read_folder, score_bin, score_distribution
+from luxit_ray.errors import ErrorRateExceeded, InputError, LuxitError
+from luxit_ray.runs import RunDir
 from tests.fixtures_judged import PAIRS, judged_rows, write_judged_run
 
 EXPECTED_COLUMNS = [
@@ -45,7 +43,7 @@ def _load(files: dict[str, list[str]], cache: Path):
 
 
 def test_export_loads_with_datasets_and_conversations_round_trip(run_dir: Path, tmp_path: Path):
-    from luxit_ray.stages.export import export_run
+    from luxit_ray.dataset.export import export_run
 
     result = export_run(run_dir)
     assert result.rows == 14
@@ -92,7 +90,7 @@ def test_export_loads_with_datasets_and_conversations_round_trip(run_dir: Path, 
 
 
 def test_dataset_card_holds_counts_models_filters_scores_and_licence(run_dir: Path):
-    from luxit_ray.stages.export import export_run
+    from luxit_ray.dataset.export import export_run
 
     result = export_run(run_dir, ExportConfig(licence="cc-by-sa-4.0", dataset_name="luxit-test", formats=["parquet"]))
     card = result.card.read_text(encoding="utf-8")
@@ -112,7 +110,7 @@ def test_dataset_card_holds_counts_models_filters_scores_and_licence(run_dir: Pa
 
 
 def test_splits_keep_every_article_in_one_split_and_load(run_dir: Path, tmp_path: Path):
-    from luxit_ray.stages.export import export_run
+    from luxit_ray.dataset.export import export_run
 
     cfg = ExportConfig(splits={"validation_fraction": 0.3, "seed": 3}, include_messages=False, rows_per_file=5)
     result = export_run(run_dir, cfg)
@@ -157,7 +155,7 @@ def test_assign_splits_groups_articles_and_approaches_the_target():
 
 
 def test_error_rate_over_the_limit_fails_the_export(tmp_path: Path):
-    from luxit_ray.stages.export import export_run
+    from luxit_ray.dataset.export import export_run
 
     run = write_judged_run(tmp_path / "a", generate_max_error_rate=0.1)
     with pytest.raises(ErrorRateExceeded) as err:
@@ -179,7 +177,7 @@ def test_error_rate_over_the_limit_fails_the_export(tmp_path: Path):
 
 
 def test_nothing_kept_or_not_judged_is_a_clear_error(run_dir: Path):
-    from luxit_ray.stages.export import export_run
+    from luxit_ray.dataset.export import export_run
 
     for f in (run_dir / "kept").glob("*.parquet"):
         f.unlink()
