@@ -1,39 +1,43 @@
 """Chat formatting for evaluation: the exact template set-up training used.
 
-Training owns the templates (``luxit_ray.train.templates``): end-of-turn tokens, thinking
-switches, families without a system role. Its ``render_generation_prompt`` / ``stop_tokens`` are
-used whenever the model's family is known, so a model is asked in exactly the format it was
-tuned on (a mismatch is what made fine-tuned models ramble in the paper). The family and the
-thinking switch come from the config, else from the ``luxit_train.json`` that training leaves
-beside an adapter (or a merged model), else from the tokenizer's special tokens. A model whose
-family stays unknown (or an install without the training module) falls back to the tokenizer's
-own chat template; :func:`_train_templates` is the one switch.
+The template families (end-of-turn tokens, thinking switches, families without a system role)
+live in :mod:`luxit_ray.chat_templates`, below both training and evaluation; this module never
+imports ``luxit_ray.train``. Whenever the model's family is known its
+``render_generation_prompt`` / ``stop_tokens`` are used, so a model is asked in exactly the format
+it was tuned on (a mismatch is what made fine-tuned models ramble in the paper). The family and
+the thinking switch come from the config, else from the ``luxit_train.json`` that training leaves
+beside an adapter (or a merged model). A model whose family stays unknown falls back to the
+tokenizer's own chat template.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
+
+from luxit_ray import chat_templates
+from luxit_ray.chat_templates import SETUP_FILE, read_training_setup
+
+__all__ = [
+    "SETUP_FILE",
+    "ChatSetup",
+    "detect_family",
+    "effective_thinking",
+    "has_chat_template",
+    "read_training_setup",
+    "render_generation_prompt",
+    "render_user_prompt",
+    "resolve_setup",
+    "stop_token_ids",
+]
 
 log = logging.getLogger(__name__)
 
-# Written by training beside the adapter (luxit_ray.train.loop.SETUP_FILE) and kept by merging.
-SETUP_FILE = "luxit_train.json"
 # Tokens that end an assistant turn in the families we know; used when no family is known.
 END_OF_TURN_TOKENS = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|endoftext|>", "<|user|>", "<|end|>")
-
-
-def _train_templates() -> ModuleType | None:
-    """The training templates module when it exists, else None (fallback to the tokenizer)."""
-    if importlib.util.find_spec("luxit_ray.train.templates") is None:
-        return None
-    return importlib.import_module("luxit_ray.train.templates")
 
 
 @dataclass(frozen=True)
@@ -54,14 +58,6 @@ class ChatSetup:
     tokenizer_dir: str
     source: str
     system_prompt: str | None = None
-
-
-def read_training_setup(*folders: str | Path | None) -> dict[str, Any]:
-    """The first ``luxit_train.json`` found in the given folders ({} when none)."""
-    for folder in folders:
-        if folder and (Path(folder) / SETUP_FILE).is_file():
-            return json.loads((Path(folder) / SETUP_FILE).read_text(encoding="utf-8"))
-    return {}
 
 
 def detect_family(tokenizer: Any, model_path: str | Path) -> str | None:
@@ -112,10 +108,9 @@ def resolve_setup(
 
 def effective_thinking(family: str | None, thinking: bool) -> bool:
     """The thinking switch a family can honour: families without one always render with it off."""
-    templates = _train_templates()
-    if not thinking or templates is None or family is None:
+    if not thinking or family is None:
         return thinking
-    if not templates.get_family(family).thinking:
+    if not chat_templates.get_family(family).thinking:
         log.warning("thinking requested but the %s template has no thinking switch: rendering without it", family)
         return False
     return True
@@ -123,18 +118,16 @@ def effective_thinking(family: str | None, thinking: bool) -> bool:
 
 def render_generation_prompt(tokenizer: Any, messages: list[dict[str, str]], family: str | None, thinking: bool = False) -> str:
     """The prompt text up to where the assistant's answer begins."""
-    templates = _train_templates()
-    if templates is not None and family is not None:
-        return templates.render_generation_prompt(tokenizer, messages, family, thinking=thinking)
+    if family is not None:
+        return chat_templates.render_generation_prompt(tokenizer, messages, family, thinking=thinking)
     extra = {"enable_thinking": thinking} if thinking else {}
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **extra)
 
 
 def stop_token_ids(tokenizer: Any, family: str | None) -> list[int]:
     """Token ids that end the assistant's turn (generation stops at any of them)."""
-    templates = _train_templates()
-    if templates is not None and family is not None:
-        found = templates.stop_tokens(tokenizer, family)
+    if family is not None:
+        found = chat_templates.stop_tokens(tokenizer, family)
         ids = [tokenizer.convert_tokens_to_ids(t) if isinstance(t, str) else int(t) for t in found]
         return sorted({i for i in ids if i is not None and i >= 0})
     ids_set: set[int] = set()

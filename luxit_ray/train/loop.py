@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from luxit_ray.chat_templates import SETUP_FILE
 from luxit_ray.config.train import ModelRecipe
 from luxit_ray.errors import LuxitError
 
@@ -32,7 +33,6 @@ log = logging.getLogger(__name__)
 
 STATE_FILE = "luxit_state.json"
 FINAL_FILE = "final.json"
-SETUP_FILE = "luxit_train.json"
 ADAPTER_DIR = "adapter"
 FINAL_CHECKPOINT = "final"
 
@@ -364,9 +364,18 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     has_eval = bool(eval_tok.examples)
     from transformers import AutoConfig
 
-    from luxit_ray.train.memory import resolve_checkpointing
+    from luxit_ray.train.memory import GIB, ModelShape, recipe_estimate, resolve_checkpointing
 
-    checkpointing, why = resolve_checkpointing(recipe, AutoConfig.from_pretrained(model_path))
+    model_config = AutoConfig.from_pretrained(model_path)
+    checkpointing, why = resolve_checkpointing(recipe, model_config)
+    # Kept beside the measured peak so every run holds the estimate against what the GPU used.
+    try:
+        estimate_gib: float | None = recipe_estimate(recipe, ModelShape.from_config(model_config), checkpointing).total / GIB
+    except KeyError as exc:  # a target module the estimate has no formula for
+        log.info("%s: no memory estimate (%s)", recipe.name, exc)
+        estimate_gib = None
+    if use_cuda:
+        torch.cuda.reset_peak_memory_stats()
     log.info("%s: gradient checkpointing %s (%s)", recipe.name, "on" if checkpointing else "off", why)
     args = TrainingArguments(
         **_training_kwargs(TrainingArguments, recipe, work, optim, bf16, use_cuda, has_eval, checkpointing)
@@ -486,6 +495,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         "gradient_checkpointing": checkpointing,
         "world_size": world,
         "data": {"train": train_tok.counts(), "validation": eval_tok.counts()},
+        "memory_estimate_gib": round(estimate_gib, 2) if estimate_gib is not None else None,
+        # This worker's peak since the model was loaded (rank 0's in the report; None on CPU).
+        "peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated() / GIB, 2) if use_cuda else None,
+        "peak_gpu_reserved_gib": round(torch.cuda.max_memory_reserved() / GIB, 2) if use_cuda else None,
     }
     checkpoint = None
     if rank == 0:

@@ -16,6 +16,10 @@ longest batch the recipe allows (``per_device_batch_size`` sequences of ``max_se
   (``2 x 4`` bytes per vocabulary entry and token), plus the model's own 16-bit logits in a
   bf16 run. For Llama-3.2-1B (128,256 entries) at 16 x 2048 tokens the fp32 logits alone are
   16.8 GB.
+- **cross_entropy**: cross-entropy is a log-softmax followed by a gather, and the log-softmax
+  keeps its fp32 output for the backward pass: another 4 bytes per vocabulary entry and token,
+  whatever the training dtype. It is what tips Gemma-3-1B (262,144 entries, 4 x 2048 tokens:
+  exactly 8 GiB) past a 44 GiB GPU without gradient checkpointing.
 - **overhead**: a fixed 1.5 GiB for the CUDA context, cuBLAS workspaces and allocator slack.
 
 It is an estimate for refusing recipes that cannot fit and for turning gradient checkpointing on
@@ -31,6 +35,8 @@ from luxit_ray.config.train import ModelRecipe
 
 GIB = 1024**3
 OVERHEAD_BYTES = int(1.5 * GIB)
+# The parts of an estimate, in the order they are reported.
+PARTS = ("weights", "lora", "optimizer", "activations", "logits", "cross_entropy", "overhead")
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,7 @@ class MemoryEstimate:
     optimizer: int
     activations: int
     logits: int
+    cross_entropy: int
     overhead: int
     gradient_checkpointing: bool
     parameters: int
@@ -143,12 +150,11 @@ class MemoryEstimate:
     @property
     def total(self) -> int:
         """Sum of all parts, in bytes."""
-        return self.weights + self.lora + self.optimizer + self.activations + self.logits + self.overhead
+        return sum(getattr(self, p) for p in PARTS)
 
     def gib(self) -> dict[str, float]:
         """Every part and the total in GiB, rounded to 0.01."""
-        parts = ("weights", "lora", "optimizer", "activations", "logits", "overhead")
-        out = {p: round(getattr(self, p) / GIB, 2) for p in parts}
+        out = {p: round(getattr(self, p) / GIB, 2) for p in PARTS}
         out["total"] = round(self.total / GIB, 2)
         return out
 
@@ -192,12 +198,14 @@ def estimate(
     else:
         activations = shape.num_layers * per_layer
     logits = tokens * shape.vocab_size * (8 + (width if width < 4 else 0))
+    cross_entropy = tokens * shape.vocab_size * 4  # the fp32 log-softmax output, saved for backward
     return MemoryEstimate(
         weights=params * width // max(1, zero3_workers),
         lora=lora * 8,
         optimizer=lora * (2 if optimizer == "adamw_8bit" else 8),
         activations=activations,
         logits=logits,
+        cross_entropy=cross_entropy,
         overhead=OVERHEAD_BYTES,
         gradient_checkpointing=gradient_checkpointing,
         parameters=params,
@@ -262,6 +270,7 @@ def check_recipe_memory(recipe: ModelRecipe, config: Any) -> tuple[MemoryEstimat
     return est, (
         f"needs ~{g['total']} GiB per GPU, more than resources.gpu_memory_gb {res.gpu_memory_gb:g} "
         f"(weights {g['weights']}, lora {g['lora']}, optimizer {g['optimizer']}, activations {g['activations']}, "
-        f"logits {g['logits']} for {est.tokens} tokens x {est.vocab_size} vocabulary; gradient checkpointing "
+        f"logits {g['logits']} and cross-entropy {g['cross_entropy']} for {est.tokens} tokens x {est.vocab_size} "
+        f"vocabulary; gradient checkpointing "
         f"{'on' if on else 'off'}): {hint}"
     )

@@ -191,7 +191,118 @@ def _row(name: str, status: str, metrics: dict[str, Any] | None, recipe: ModelRe
         "data": m.get("data"),
         "session_started_at": m.get("session_started_at"),
         "finished_at": m.get("finished_at"),
+        "gradient_checkpointing": m.get("gradient_checkpointing"),
+        "memory_estimate_gib": m.get("memory_estimate_gib"),
+        "peak_gpu_memory_gib": m.get("peak_gpu_memory_gib"),
+        "peak_gpu_reserved_gib": m.get("peak_gpu_reserved_gib"),
     }
+
+
+# Node-side checks take this long at most: an autoscaling cluster may first have to start a
+# gpu-train node (its group can sit at 0 replicas).
+EXTRAS_CHECK_TIMEOUT_S = 900.0
+
+
+def worker_resources(res: Any) -> dict[str, float]:
+    """The Ray resources one training worker of a recipe reserves (CPU, GPU, custom node resources)."""
+    per_worker: dict[str, float] = {"CPU": res.cpus_per_worker, **res.custom_resources}
+    if res.use_gpu:
+        per_worker["GPU"] = res.gpus_per_worker
+    return per_worker
+
+
+def required_extras(recipe: ModelRecipe) -> list[str]:
+    """The modules a recipe's workers import: the training stack, plus the GPU extras it uses."""
+    modules = ["torch", "transformers", "peft", "accelerate"]
+    if recipe.resources.use_gpu and recipe.optimizer == "adamw_8bit" and not recipe.deepspeed.enabled:
+        modules.append("bitsandbytes")
+    if recipe.deepspeed.enabled:
+        modules.append("deepspeed")
+    return modules
+
+
+def _import_report(modules: list[str]) -> dict[str, Any]:
+    """Runs on a node: which modules import there, with their versions or errors."""
+    import importlib
+    import socket
+
+    found: dict[str, str] = {}
+    missing: dict[str, str] = {}
+    for name in modules:
+        try:
+            mod = importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - any import failure is the answer, recorded per module
+            missing[name] = f"{type(exc).__name__}: {exc}"
+        else:
+            found[name] = str(getattr(mod, "__version__", "?"))
+    return {"node": socket.gethostname(), "found": found, "missing": missing}
+
+
+def check_worker_extras(
+    recipes: list[ModelRecipe], timeout_s: float = EXTRAS_CHECK_TIMEOUT_S, modules: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """Before any trial starts: import the training extras on the node type that will run them.
+
+    One small task per distinct set of worker resources, asking for exactly what a worker asks for
+    (``CPU``, ``GPU`` and the node type's custom resource such as ``luxit_train``), so Ray places
+    it where the workers will go. Recipes with neither GPUs nor custom resources run wherever Ray
+    has CPUs, like the driver, and are not checked.
+
+    Args:
+        recipes: The recipes about to be trained.
+        timeout_s: How long to wait for a node that can take the task (and for its imports).
+        modules: Override the modules to import (tests); default: :func:`required_extras`.
+
+    Returns:
+        One report per resource set: its resources, node, recipes and imported versions.
+
+    Raises:
+        LuxitError: a module does not import there, or no node with these resources came up.
+    """
+    import ray
+
+    groups: dict[tuple[tuple[str, float], ...], tuple[list[str], set[str]]] = {}
+    for r in recipes:
+        res = r.resources
+        if not res.use_gpu and not res.custom_resources:
+            continue
+        key = tuple(sorted(worker_resources(res).items()))
+        names, mods = groups.setdefault(key, ([], set()))
+        names.append(r.name)
+        mods.update(modules if modules is not None else required_extras(r))
+    if not groups:
+        return []
+    remote = ray.remote(_import_report)
+    pending = []
+    for key, (names, mods) in groups.items():
+        want = dict(key)
+        opts: dict[str, Any] = {"num_cpus": want.pop("CPU", 0), "num_gpus": want.pop("GPU", 0), "max_retries": 0}
+        if want:
+            opts["resources"] = want
+        pending.append((dict(key), names, remote.options(**opts).remote(sorted(mods))))
+    reports: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for resources, names, ref in pending:
+        try:
+            got = ray.get(ref, timeout=timeout_s)
+        except ray.exceptions.GetTimeoutError:
+            ray.cancel(ref, force=True)
+            problems.append(
+                f"{', '.join(names)}: no node with worker resources {resources} took the extras check within "
+                f"{timeout_s:g} s (is the gpu-train node type in the cluster config, with that custom resource?)"
+            )
+            continue
+        reports.append({"resources": resources, "models": names, **got})
+        for mod, err in got["missing"].items():
+            problems.append(
+                f"{', '.join(names)}: {mod} does not import on {got['node']} (worker resources {resources}): {err}; "
+                "install luxit-ray[train-gpu] on that node type"
+            )
+    if problems:
+        raise LuxitError("training extras check failed before any trial started:\n" + "\n".join(f"  - {p}" for p in problems))
+    for rep in reports:
+        log.info("extras on %s for %s: %s", rep["node"], rep["models"], rep["found"])
+    return reports
 
 
 def fit_model(
@@ -210,9 +321,7 @@ def fit_model(
     r = planned.recipe
     model_root = storage.join(storage_root, r.name)
     res = r.resources
-    per_worker: dict[str, float] = {"CPU": res.cpus_per_worker, **res.custom_resources}
-    if res.use_gpu:
-        per_worker["GPU"] = res.gpus_per_worker
+    per_worker = worker_resources(res)
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={
@@ -356,6 +465,7 @@ def run_train(cfg: JobConfig, crash_at: dict[str, int] | None = None) -> dict[st
         problems = storage_problems(cfg, storage.alive_nodes())
         if problems:
             raise ConfigError(problems, source="train preflight (storage)")
+        check_worker_extras([p.recipe for p in planned])
         data_ref = ray.put(_data_for_workers(data))
         workers = tc.max_concurrent or len(planned)
         with cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="luxit-train") as pool:

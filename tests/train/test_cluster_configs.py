@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from luxit_ray.config import load_job
@@ -86,3 +87,82 @@ def test_jobs_use_what_the_clusters_provide():
     assert train.shared_storage == ev.shared_storage == [MOUNT]
     assert set(ev.resources) == {"luxit_eval"}
     assert all(m.resources.use_gpu and m.resources.gpu_memory_gb for m in train.models)
+
+
+# --- placement: training workers land on gpu-train nodes, and the extras are checked there first ---
+
+TRAIN_RESOURCE = "luxit_train"
+
+
+def test_training_workers_ask_for_the_gpu_train_node_type():
+    from luxit_ray.train.sweep import worker_resources
+
+    recipes = load_job(JOBS / "train-sweep.yaml").train.models
+    assert [worker_resources(r.resources) for r in recipes] == [{"CPU": 4.0, TRAIN_RESOURCE: 1.0, "GPU": 1.0}] * 5
+    # Only gpu-train offers it, one per GPU: gpu-eval and gpu-serve have GPUs but not the training extras.
+    types = _load("ray-cluster-aws.yaml")["available_node_types"]
+    offering = {name: t["resources"].get(TRAIN_RESOURCE) for name, t in types.items() if TRAIN_RESOURCE in t["resources"]}
+    assert offering == {"gpu-train": 4}
+    assert types["gpu-train"]["resources"]["GPU"] == 4
+    groups = _load("kuberay-raycluster.yaml")["spec"]["workerGroupSpecs"]
+    params = {g["groupName"]: g["rayStartParams"].get("resources", "") for g in groups}
+    assert [name for name, res in params.items() if TRAIN_RESOURCE in res] == ["gpu-train"]
+    assert params["gpu-train"] == '"{\\"luxit_train\\": 4}"'
+
+
+def test_required_extras_follow_the_recipe():
+    from luxit_ray.train.sweep import required_extras
+
+    recipes = {r.name: r for r in load_job(JOBS / "train-sweep.yaml").train.models}
+    assert required_extras(recipes["gemma-3-1b"]) == ["torch", "transformers", "peft", "accelerate", "bitsandbytes"]
+    smoke = load_job(JOBS / "train-smoke.yaml").train.models[0]
+    assert required_extras(smoke) == ["torch", "transformers", "peft", "accelerate"]  # CPU: 8-bit AdamW optional
+
+
+@pytest.fixture(scope="module")
+def ray_with_train_node():
+    """A local Ray whose only node offers one luxit_train, like a gpu-train node (GPUs left out)."""
+    import ray
+
+    was_up = ray.is_initialized()  # the session's shared Ray (tests/conftest.py): put back afterwards
+    if was_up:
+        ray.shutdown()
+    ray.init(num_cpus=4, resources={TRAIN_RESOURCE: 1}, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+    if was_up:
+        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+
+
+def _cpu_recipe(name: str, custom: dict[str, float]):
+    recipe = load_job(JOBS / "train-sweep.yaml").train.models[0]
+    res = recipe.resources.model_copy(update={"use_gpu": False, "custom_resources": custom})
+    return recipe.model_copy(update={"name": name, "resources": res})
+
+
+def test_extras_check_imports_on_the_node_with_the_workers_resources(ray_with_train_node):
+    import socket
+
+    from luxit_ray.errors import LuxitError
+    from luxit_ray.train.sweep import check_worker_extras
+
+    a, b = _cpu_recipe("a", {TRAIN_RESOURCE: 1.0}), _cpu_recipe("b", {TRAIN_RESOURCE: 1.0})
+    plain = _cpu_recipe("plain", {})  # runs wherever Ray has CPUs: nothing to check
+    reports = check_worker_extras([a, b, plain], timeout_s=60, modules=["json"])
+    assert [(r["resources"], r["models"], r["node"], sorted(r["found"]), r["missing"]) for r in reports] == [
+        ({"CPU": 4.0, TRAIN_RESOURCE: 1.0}, ["a", "b"], socket.gethostname(), ["json"], {})
+    ]
+    with pytest.raises(LuxitError) as err:
+        check_worker_extras([a], timeout_s=60, modules=["json", "luxit_no_such_extra"])
+    assert str(err.value).startswith(
+        "training extras check failed before any trial started:\n  - a: luxit_no_such_extra does not import on "
+    )
+    assert "ModuleNotFoundError: No module named 'luxit_no_such_extra'; install luxit-ray[train-gpu]" in str(err.value)
+    # No node offers the resource: a clear error after the timeout, not a sweep that hangs.
+    with pytest.raises(LuxitError) as err:
+        check_worker_extras([_cpu_recipe("c", {"luxit_nowhere": 1.0})], timeout_s=3, modules=["json"])
+    assert str(err.value) == (
+        "training extras check failed before any trial started:\n  - c: no node with worker resources "
+        "{'CPU': 4.0, 'luxit_nowhere': 1.0} took the extras check within 3 s (is the gpu-train node type in "
+        "the cluster config, with that custom resource?)"
+    )

@@ -16,6 +16,7 @@ from luxit_ray.train.memory import (
     ModelShape,
     check_recipe_memory,
     estimate,
+    recipe_estimate,
     resolve_checkpointing,
 )
 
@@ -59,14 +60,16 @@ def test_llama_3_2_1b_at_16_x_2048_exact_bytes():
     # the bf16 logits the model returns: x (4 + 4 + 2).
     assert 32_768 * 128_256 * 4 == 16_810_770_432
     assert without.logits == 42_026_926_080
-    assert without.total == 96_800_477_184
-    assert without.gib()["total"] == 90.15
+    # Cross-entropy's log-softmax keeps its fp32 output for backward: 32,768 x 128,256 x 4 more.
+    assert without.cross_entropy == 16_810_770_432
+    assert without.total == 113_611_247_616
+    assert without.gib()["total"] == 105.81
     with_ckpt = estimate(shape, batch=16, seq_len=2048, lora_r=32, target_modules=FULL, bf16=True,
                          optimizer="adamw_8bit", gradient_checkpointing=True)
     # Layer inputs 16 x 2048 x 32,768 x 2, plus one layer recomputed.
     assert with_ckpt.activations == 2_147_483_648 + 3_154_116_608
     assert with_ckpt.gib() == {"weights": 2.3, "lora": 0.17, "optimizer": 0.04, "activations": 4.94,
-                               "logits": 39.14, "overhead": 1.5, "total": 48.09}
+                               "logits": 39.14, "cross_entropy": 15.66, "overhead": 1.5, "total": 63.75}
 
 
 def test_fp32_adamw_and_zero3_parts():
@@ -77,6 +80,7 @@ def test_fp32_adamw_and_zero3_parts():
     assert e.weights == 1_235_814_400 * 4 // 4
     assert e.optimizer == 851_968 * 8
     assert e.logits == 1024 * 128_256 * 8  # fp32 run: no separate 16-bit copy
+    assert e.cross_entropy == 1024 * 128_256 * 4  # the saved log-softmax is fp32 in any dtype
 
 
 def test_glm4_fused_mlp_target_is_counted():
@@ -97,11 +101,11 @@ def test_every_paper_recipe_fits_its_gpu_with_auto_checkpointing():
         assert problem is None, problem
         got[name] = (est.gradient_checkpointing, est.gib()["total"])
     assert got == {
-        "llama-3.1-8b": (True, 29.98),
-        "llama-3.2-1b": (True, 26.05),
-        "gemma-3-1b": (False, 38.12),
-        "glm-4-9b": (True, 34.8),
-        "qwen3-0.6b": (True, 27.58),
+        "llama-3.1-8b": (True, 33.89),
+        "llama-3.2-1b": (True, 33.88),
+        "gemma-3-1b": (True, 32.85),
+        "glm-4-9b": (True, 39.42),
+        "qwen3-0.6b": (True, 36.85),
     }
 
 
@@ -110,9 +114,9 @@ def test_preflight_refuses_llama_1b_at_16_sequences_in_one_line():
     est, problem = check_recipe_memory(recipe, CONFIGS["llama-3.2-1b"])
     assert est.total > 44 * GIB
     assert problem == (
-        "needs ~48.09 GiB per GPU, more than resources.gpu_memory_gb 44 (weights 2.3, lora 0.17, optimizer 0.04, "
-        "activations 4.94, logits 39.14 for 32768 tokens x 128256 vocabulary; gradient checkpointing on): "
-        "lower per_device_batch_size"
+        "needs ~63.75 GiB per GPU, more than resources.gpu_memory_gb 44 (weights 2.3, lora 0.17, optimizer 0.04, "
+        "activations 4.94, logits 39.14 and cross-entropy 15.66 for 32768 tokens x 128256 vocabulary; gradient "
+        "checkpointing on): lower per_device_batch_size"
     )
     off = _sweep_recipes(["train.models.1.gradient_checkpointing=false"])["llama-3.2-1b"]
     assert check_recipe_memory(off, CONFIGS["llama-3.2-1b"])[1].endswith("set gradient_checkpointing: auto or true")
@@ -121,10 +125,10 @@ def test_preflight_refuses_llama_1b_at_16_sequences_in_one_line():
 def test_checkpointing_auto_decisions():
     recipes = _sweep_recipes()
     assert resolve_checkpointing(recipes["gemma-3-1b"], CONFIGS["gemma-3-1b"]) == (
-        False, "auto: ~38.1 GiB without it fits 44 GiB"
+        True, "auto: ~46.1 GiB without it exceeds 44 GiB"
     )
     assert resolve_checkpointing(recipes["qwen3-0.6b"], CONFIGS["qwen3-0.6b"]) == (
-        True, "auto: ~46.1 GiB without it exceeds 44 GiB"
+        True, "auto: ~55.4 GiB without it exceeds 44 GiB"
     )
     smoke = load_job(JOBS / "train-smoke.yaml").train.models[0]
     assert check_recipe_memory(smoke, CONFIGS["qwen3-0.6b"]) == (None, None)  # CPU runs: not checked
@@ -147,3 +151,26 @@ def test_gpu_recipe_without_gpu_memory_is_a_problem():
     assert (est, problem) == (
         None, "resources.gpu_memory_gb is not set (the memory check needs the GPU size the workers get)"
     )
+
+
+def test_gemma_3_1b_at_its_recipe_length_needs_checkpointing_because_of_cross_entropy():
+    # 4 sequences x 2048 tokens x 262,144 entries: the saved fp32 log-softmax is exactly 8 GiB.
+    recipe = _sweep_recipes()["gemma-3-1b"]
+    assert (recipe.per_device_batch_size, recipe.max_seq_len, recipe.resources.gpu_memory_gb) == (4, 2048, 44)
+    shape = ModelShape.from_config(CONFIGS["gemma-3-1b"])
+    assert shape.parameters() == 999_812_736
+    without = recipe_estimate(recipe, shape, False)
+    assert without.tokens == 8192
+    assert without.cross_entropy == 8192 * 262_144 * 4 == 8 * GIB
+    assert without.logits == 8192 * 262_144 * 10 == 21_474_836_480
+    assert without.activations == 15_321_792_512
+    assert without.total == 49_518_632_192
+    # Without the cross-entropy term it would have fitted (38.1 GiB): the term is the difference.
+    assert without.total - without.cross_entropy == 40_928_697_600 < 44 * GIB < without.total
+    with_ckpt = recipe_estimate(recipe, shape, True)
+    assert with_ckpt.activations == 1_080_033_280
+    assert with_ckpt.total == 35_276_872_960
+    assert with_ckpt.gib() == {"weights": 1.86, "lora": 0.39, "optimizer": 0.1, "activations": 1.01,
+                               "logits": 20.0, "cross_entropy": 8.0, "overhead": 1.5, "total": 32.85}
+    est, problem = check_recipe_memory(recipe, CONFIGS["gemma-3-1b"])
+    assert (est, problem) == (with_ckpt, None)
