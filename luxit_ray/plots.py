@@ -123,8 +123,8 @@ def plot_costs(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     """Per stage and model: cost in USD (left) and tokens (right).
 
     Args:
-        rows: dicts with ``stage``, ``model``, ``prompt_tokens``, ``completion_tokens``,
-            ``reasoning_tokens``, ``cost_usd`` (None where unknown).
+        rows: dicts with ``stage``, ``model``, ``prompt_tokens``, ``cached_tokens``,
+            ``completion_tokens``, ``reasoning_tokens``, ``cost_usd`` (None where unknown).
         path: PNG to write.
     """
     return _save(cost_figure(rows), path)
@@ -147,11 +147,12 @@ def cost_figure(rows: Sequence[dict[str, Any]]) -> Figure:
     top = max(costs, default=0.0)
     ax_cost.set_xlim(0, top * 1.3 if top > 0 else 1.0)
     ax_cost.grid(axis="x", alpha=0.3)
-    series = [("prompt_tokens", "prompt"), ("completion_tokens", "completion"), ("reasoning_tokens", "of which reasoning")]
+    series = [("prompt_tokens", "prompt"), ("cached_tokens", "of which cached"), ("completion_tokens", "completion"),
+              ("reasoning_tokens", "of which reasoning")]
     h = 0.8 / len(series)
     for k, (key, label) in enumerate(series):
         vals = [int(r.get(key) or 0) for r in rows]
-        ax_tok.barh([y + (k - 1) * h for y in ys], vals, height=h, color=COLORS[k], label=label)
+        ax_tok.barh([y + (k - (len(series) - 1) / 2) * h for y in ys], vals, height=h, color=COLORS[k], label=label)
     ax_tok.set_xlim(left=0)
     ax_tok.set_xlabel("tokens")
     ax_tok.set_title("Tokens per stage and model")

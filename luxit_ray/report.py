@@ -226,8 +226,14 @@ def judge_details(judgements: Sequence[str | None], where: str = "judged") -> di
     }
 
 
+USAGE_KEYS = ("requests", "sends", "prompt_tokens", "cached_tokens", "completion_tokens", "reasoning_tokens",
+              "cost_usd", "cost_this_attempt_usd", "cost_earlier_attempts_usd", "saved_usd", "cached_input_share")
+
+
 def usage_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per stage and model: requests, tokens, cost (from the manifest's step usage)."""
+    """Per stage and model: requests, sends, tokens (cached input apart), this run's cost over
+    all its attempts, the earlier attempts' part, and what the request cache saved (from the
+    manifest's step usage, which the run's spend ledger fills)."""
     out = []
     for stage, step in (manifest.get("steps") or {}).items():
         usage = step.get("usage") if isinstance(step, dict) else None
@@ -236,9 +242,24 @@ def usage_rows(manifest: dict[str, Any]) -> list[dict[str, Any]]:
         for model, u in sorted(usage.items()):
             if not isinstance(u, dict):
                 continue
-            out.append({"stage": stage, "model": model, **{k: u.get(k) for k in (
-                "requests", "prompt_tokens", "completion_tokens", "reasoning_tokens", "cost_usd")}})
+            row = {"stage": stage, "model": model, **{k: u.get(k) for k in USAGE_KEYS}}
+            for k in USAGE_KEYS:
+                if row[k] is None and k != "cached_input_share":
+                    row[k] = 0.0 if k.endswith("usd") else 0
+            out.append(row)
     return out
+
+
+def spend_lines(usage: Sequence[dict[str, Any]]) -> list[str]:
+    """One line on what the run cost in all: every attempt, every send, and what the cache saved."""
+    total = sum(float(u["cost_usd"] or 0.0) for u in usage)
+    earlier = sum(float(u["cost_earlier_attempts_usd"] or 0.0) for u in usage)
+    saved = sum(float(u["saved_usd"] or 0.0) for u in usage)
+    prompt = sum(int(u["prompt_tokens"] or 0) for u in usage)
+    cached = sum(int(u["cached_tokens"] or 0) for u in usage)
+    share = f"{cached / prompt:.1%}" if prompt else "-"
+    return [f"run total ${total:.4f} (earlier attempts ${earlier:.4f}; saved by the request cache ${saved:.4f};"
+            f" cached input {share})"]
 
 
 # ==== the report ========================================================================
@@ -403,16 +424,29 @@ def build_report(run_dir: str | Path) -> Report:
     usage = usage_rows(manifest)
     data["usage"] = usage
     if usage:
-        cols = ["stage", "model", "requests", "prompt tokens", "completion tokens", "reasoning tokens", "cost (USD)"]
-        rows = [[u["stage"], u["model"], u["requests"], u["prompt_tokens"], u["completion_tokens"], u["reasoning_tokens"],
-                 u["cost_usd"]] for u in usage]
+        cols = ["stage", "model", "requests", "sends", "prompt tokens", "cached input", "completion tokens",
+                "reasoning tokens", "run cost (USD)", "earlier attempts (USD)", "saved (USD)"]
+
+        def share(u: dict[str, Any]) -> str:
+            return "-" if u["cached_input_share"] is None else f"{u['cached_input_share']:.1%}"
+
+        rows = [[u["stage"], u["model"], u["requests"], u["sends"], u["prompt_tokens"], share(u), u["completion_tokens"],
+                 u["reasoning_tokens"], u["cost_usd"], u["cost_earlier_attempts_usd"], u["saved_usd"]] for u in usage]
         total_cost = sum(float(u["cost_usd"] or 0.0) for u in usage)
-        rows.append(["total", "", *[sum(int(u[k] or 0) for u in usage) for k in
-                                    ("requests", "prompt_tokens", "completion_tokens", "reasoning_tokens")], total_cost])
+        prompt = sum(int(u["prompt_tokens"] or 0) for u in usage)
+        cached = sum(int(u["cached_tokens"] or 0) for u in usage)
+        rows.append(["total", "", *[sum(int(u[k] or 0) for u in usage) for k in ("requests", "sends", "prompt_tokens")],
+                     f"{cached / prompt:.1%}" if prompt else "-",
+                     *[sum(int(u[k] or 0) for u in usage) for k in ("completion_tokens", "reasoning_tokens")],
+                     round(total_cost, 6), round(sum(float(u["cost_earlier_attempts_usd"] or 0.0) for u in usage), 6),
+                     round(sum(float(u["saved_usd"] or 0.0) for u in usage), 6)])
         tables["Tokens and cost"] = {"columns": cols, "rows": rows}
         md += ["", "## Tokens and cost", "", markdown_table(cols, rows), "",
+               "The run cost counts every send an endpoint may bill (hedge copies and cancelled sends, their "
+               "output estimated), over every attempt of the run (reruns included), from the run's spend "
+               "ledger; cached input is the share of input tokens read from the provider's prompt cache. "
                "Completion tokens include reasoning tokens where the endpoint reports them that way."]
-        lines.append(f"total cost ${total_cost:.4f}")
+        lines.extend(spend_lines(usage))
 
     # --- plots -----------------------------------------------------------------------------
     pngs: list[Path] = []

@@ -344,16 +344,21 @@ def write_judged_run(root: Path, *, generate_max_error_rate: float = 0.2, judge_
     })
     run.update_manifest(cfg, "generate", {
         "seeds": 8, "pairs": 21, "seeds_with_error": 1, "errors": {"parse": 1}, "cache_hits": 0, "retries": 2,
-        "usage": {GEN_MODEL: {"requests": 8, "prompt_tokens": 12000, "completion_tokens": 6700,
-                              "reasoning_tokens": 4500, "cost_usd": 0.021}},
+        # a rerun: part of the cost was paid by the first attempt; half the input read from the provider's cache
+        "usage": {GEN_MODEL: {"requests": 8, "sends": 9, "prompt_tokens": 12000, "cached_tokens": 6000,
+                              "completion_tokens": 6700, "reasoning_tokens": 4500, "cost_usd": 0.021,
+                              "cost_this_attempt_usd": 0.016, "cost_earlier_attempts_usd": 0.005, "saved_usd": 0.0,
+                              "cached_input_share": 0.5}},
         "wall_s": 42.5,
     })
     run.update_manifest(cfg, "judge", {
         "pairs": 21, "kept": 14, "rejected": 7, "judge_errors": 1,
-        "usage": {"gpt-5-mini": {"requests": 21, "prompt_tokens": 14700, "completion_tokens": 6300,
-                                 "reasoning_tokens": 4200, "cost_usd": 0.0163},
-                  "Qwen/Qwen3-32B": {"requests": 21, "prompt_tokens": 14700, "completion_tokens": 6300,
-                                     "reasoning_tokens": 4200, "cost_usd": 0.0}},
+        "usage": {"gpt-5-mini": {"requests": 21, "sends": 22, "prompt_tokens": 14700, "cached_tokens": 7350,
+                                 "completion_tokens": 6300, "reasoning_tokens": 4200, "cost_usd": 0.0163,
+                                 "cost_earlier_attempts_usd": 0.0, "saved_usd": 0.002, "cached_input_share": 0.5},
+                  "Qwen/Qwen3-32B": {"requests": 21, "sends": 21, "prompt_tokens": 14700, "cached_tokens": 0,
+                                     "completion_tokens": 6300, "reasoning_tokens": 4200, "cost_usd": 0.0,
+                                     "cached_input_share": 0.0}},
         "wall_s": 12.0,
     })
     return run.path

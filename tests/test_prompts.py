@@ -157,3 +157,30 @@ def test_date_text():
     assert date_text("2023-10-28T14:05:00+02:00") == "2023-10-28"
     assert date_text("28. Oktober 2023") == "28. Oktober 2023"
     assert date_text("") is None and date_text(None) is None
+
+
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
+
+
+def test_judge_layout_puts_what_requests_share_first():
+    """Providers cache exact prompt prefixes: the rubric and the answer format (the same for every
+    request) come before the source (shared by a seed's pairs), and the pair comes last."""
+    judge = load_prompt("judge")
+
+    def user(title: str, source: str, instruction: str) -> str:
+        return judge.render(language="Lëtzebuergesch", instruction=instruction, response="Äntwert.",
+                            source_text=source, title=title, date=None).messages[1]["content"]
+
+    a1 = user("Stad", "D'Stad Lëtzebuerg ass d'Haaptstad.", "Wat ass d'Haaptstad?")
+    a2 = user("Stad", "D'Stad Lëtzebuerg ass d'Haaptstad.", "Wéi heescht d'Stad?")
+    b1 = user("Musel", "D'Musel ass e Floss.", "Wat ass d'Musel?")
+    order = [a1.index(s) for s in ("CRITERIA", "ANSWER", "<source_text>", "<instruction>", "<response>")]
+    assert order == sorted(order)
+    # two seeds share everything up to the source; two pairs of one seed up to the instruction
+    assert _common_prefix(a1, b1).endswith('The pair was written from the following source text ("')
+    assert _common_prefix(a1, a2).endswith("<instruction>\nW")
+    assert a1.endswith("<response>\nÄntwert.\n</response>")

@@ -126,11 +126,15 @@ def test_judging_generation_cost_and_review_cells(reported):
     assert data["generate"]["parse_error_rate"] == pytest.approx(1 / 8)
     cost = data["tables"]["Tokens and cost"]
     assert cost["rows"] == [
-        ["generate", "deepseek-reasoner", 8, 12000, 6700, 4500, 0.021],
-        ["judge", "Qwen/Qwen3-32B", 21, 14700, 6300, 4200, 0.0],
-        ["judge", "gpt-5-mini", 21, 14700, 6300, 4200, 0.0163],
-        ["total", "", 50, 41400, 19300, 12900, pytest.approx(0.0373)],
+        ["generate", "deepseek-reasoner", 8, 9, 12000, "50.0%", 6700, 4500, 0.021, 0.005, 0.0],
+        ["judge", "Qwen/Qwen3-32B", 21, 21, 14700, "0.0%", 6300, 4200, 0.0, 0.0, 0.0],
+        ["judge", "gpt-5-mini", 21, 22, 14700, "50.0%", 6300, 4200, 0.0163, 0.0, 0.002],
+        ["total", "", 50, 52, 41400, "32.2%", 19300, 12900, pytest.approx(0.0373), 0.005, 0.002],
     ]
+    # what the run cost in all: every attempt (the rerun's earlier part included), and what the cache saved
+    printed = reported[2]
+    assert ("run total $0.0373 (earlier attempts $0.0050; saved by the request cache $0.0020; cached input 32.2%)"
+            in " ".join(printed.split()))
     vs = {(r[0], r[1]): r[2:] for r in data["tables"]["Human review: Each reviewer vs the judge"]["rows"]}
     # anne's LQ: the 14 non-rtl pairs agree, and the one rtl pair the judge also gave a 1: 15 of 20
     assert vs[("anne", "linguistic_quality")][:2] == [20, pytest.approx(15 / 20)]

@@ -309,3 +309,24 @@ def test_close_returns_when_the_loop_thread_is_gone(openai_server, endpoint):
     closer.join(15)
     assert not closer.is_alive() and time.monotonic() - t0 < 15
     assert client._closed
+
+
+def test_flex_tier_and_prompt_cache_key_go_out_and_resource_unavailable_is_retried(openai_server, endpoint):
+    """service_tier "flex" is half price on OpenAI's ordinary API; when its capacity is short it
+    answers 429 "Resource Unavailable", which is retried like any 429. A seed's requests carry
+    one prompt_cache_key so they reach the same prefix cache."""
+    openai_server.set_script(lambda req: Reply(status=429, error_message="Resource Unavailable",
+                                               error_code="resource_unavailable", headers={"Retry-After": "0"})
+                             if req.attempt == 0 else Reply(content="ok"))
+    ep = endpoint(service_tier="flex", prompt_cache_key=True)
+    with LLMClient("openai", ep) as client:
+        [comp] = client.chat_many([([{"role": "user", "content": "Moien"}], None, "lbwiki:42")])
+    assert comp.ok and comp.retries == 1
+    bodies = [r["body"] for r in openai_server.requests]
+    assert [(b["service_tier"], b["prompt_cache_key"]) for b in bodies] == [("flex", "lbwiki:42")] * 2
+    # not asked for: neither field is sent (endpoints that reject unknown fields)
+    openai_server.clear()
+    with LLMClient("local", endpoint()) as client:
+        client.chat_many([([{"role": "user", "content": "Moien"}], None, "lbwiki:42")])
+    assert "service_tier" not in openai_server.requests[0]["body"]
+    assert "prompt_cache_key" not in openai_server.requests[0]["body"]

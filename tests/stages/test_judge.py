@@ -190,3 +190,28 @@ def test_error_rows_pass_through_unjudged(server):
         stage.close()
     assert (out[0][S.KEEP], out[0][S.KEEP_REASON], out[0][S.JUDGEMENTS]) == (False, "pair_error: parse", "[]")
     assert server.count() == 0
+
+
+def test_a_seeds_pairs_go_out_together_with_one_prompt_cache_key():
+    """Rows of two seeds interleaved in a batch: each seed's requests are sent one after the
+    other (the provider's prefix cache still holds the source), with the seed as prompt_cache_key,
+    and the output rows keep the input order."""
+    srv = start_server(lambda req: Reply(content=json.dumps(_s(3, 3, 3, 3))))
+    t = load_prompt("judge")
+    ep = EndpointConfig(base_url=srv.base_url, model="judge-a", max_retries=0, timeout_s=10, max_in_flight=1,
+                        prompt_cache_key=True)
+    stage = JudgeStage(judges=[{"name": "a", "endpoint_name": "local", "endpoint": ep, "prompt_name": t.name,
+                                "prompt_source": t.source}],
+                       language="Luxembourgish", source_texts={"lbwiki:1": SOURCE, "lbwiki:2": "D'Musel ass e Floss."})
+    rows = _rows(4)
+    for row, doc in zip(rows, ("lbwiki:2", "lbwiki:1", "lbwiki:2", "lbwiki:1"), strict=True):
+        row[S.DOC_ID] = doc
+    try:
+        out = stage.process(pa.Table.from_pylist(rows, schema=S.PAIR_SCHEMA)).to_pylist()
+    finally:
+        stage.close()
+        srv.stop()
+    assert [r[S.PAIR_ID] for r in out] == ["p1", "p2", "p3", "p4"]
+    sent = [(r["body"]["prompt_cache_key"], r["body"]["messages"][1]["content"].split("<instruction>\n")[1][:5])
+            for r in srv.requests]
+    assert sent == [("lbwiki:1", "Fro 2"), ("lbwiki:1", "Fro 4"), ("lbwiki:2", "Fro 1"), ("lbwiki:2", "Fro 3")]
