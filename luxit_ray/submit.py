@@ -42,7 +42,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # Left out of the uploaded working dir (gitignore-style patterns, as Ray's `excludes` take them;
 # no trailing slash, so a folder itself matches and Ray does not walk into it).
 DEFAULT_EXCLUDES = [
-    "/.venv", "/.venv-vllm", "/venv", "/runs", "/build", "/dist", "/.whl", "/.gl", ".git",
+    "/.venv", "/.venv-vllm", "/.venv-gpu-*", "/venv", "/runs", "/build", "/dist", "/.whl", "/.gl", ".git",
     ".cache", "__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache", ".mypy_cache", "*.egg-info",
     "*.safetensors", "*.gguf", "*.pt",
 ]

@@ -108,19 +108,16 @@ def render_report_md(rep: ArenaReport, prior_sd: float) -> str:
     return "\n".join(out)
 
 
-def arena_report(run_dir: str | Path, rounds: int | None = None, seed: int = 0, prior_sd: float = PRIOR_SD) -> ArenaReport:
+def arena_report(run_dir: str | Path, prior_sd: float = PRIOR_SD) -> ArenaReport:
     """Rank the models from the votes and write ``RUN_DIR/arena/report/``.
 
     Args:
         run_dir: the run folder.
-        rounds: unused: the intervals are computed, not bootstrapped (kept for ``--bootstrap``).
-        seed: unused, as ``rounds``.
         prior_sd: standard deviation of the prior on each log-strength.
 
     Raises:
         LuxitError: no votes yet.
     """
-    del rounds, seed
     adir = arena_dir(run_dir)
     votes = read_votes(run_dir)
     if not votes:

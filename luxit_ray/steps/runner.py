@@ -17,11 +17,19 @@ What one run of the runner does, for every step the same way:
 
 1. each step checks its config section, endpoint keys and prompt templates (before Ray starts);
 2. finished steps at the head of the chain are skipped (their ``_SUCCESS`` marker exists);
-3. Ray starts; the run's accountant and each endpoint's rate limiter are got or created;
+3. Ray starts; the run's accountant and each endpoint's rate limiter are got or created, and a
+   new attempt of the run is recorded (``attempts.json``): its spend goes to the run's ledger
+   (:class:`luxit_ray.llm.spend.Ledger`) beside what earlier attempts spent;
 4. the first pending step reads its input, every pending step adds its stage to the same
    dataset (:meth:`luxit_ray.stages.LLMStage.apply`), and one write runs the whole chain while
-   a progress line per step is logged;
-5. each step, in order, splits the rows into its output folders, counts them, records the
+   a progress line per step is logged. A step with an endpoint in batch mode needs its whole
+   input first, so the chain is cut before it: its batch pre-pass
+   (:mod:`luxit_ray.steps.batch`) fills the request cache through the Batch API, then it and
+   the steps after it run as the next chain, on the cached answers;
+5. should a lost node leave the cluster unable to hold the stages' actors, the chain stops with
+   one line naming what waits (``stall_timeout_s``; :mod:`luxit_ray.steps.stall`) instead of
+   waiting in silence; Ray itself restarts the actors and re-runs the tasks a lost node held;
+6. each step, in order, splits the rows into its output folders, counts them, records the
    counts in the manifest, applies its error-rate gate and writes its markers. When a step's
    gate fails, the steps after it still write and count their outputs but are not marked done,
    and the first failure is raised.
@@ -41,6 +49,7 @@ from luxit_ray.errors import ErrorRateExceeded
 from luxit_ray.stages import calls_at_once
 from luxit_ray.steps.batch import batch_endpoints, run_batch_pass
 from luxit_ray.steps.common import Progress, cache_uri, check_key, original_errors
+from luxit_ray.steps.stall import watching
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +90,8 @@ _WARNED: set[str] = set()
 # instead. Measured (20k seeds, 4,096 / 8 s, two pairs): 2.09-2.11 against 2.145-2.15 ms of CPU
 # per request for the whole job, the same fraction of ideal.
 MEMORY_POLL_S = None
+# The stall watch's time when a step's section has none (see luxit_ray/steps/stall.py).
+STALL_TIMEOUT_S = 600.0
 
 
 class LLMStep:
@@ -228,7 +239,10 @@ def _run_chain(cfg: JobConfig, run: runs.RunDir, chain: list[LLMStep], shared: d
     if len(chain) > 1:
         log.info("%s streamed in one pipeline in %s", " -> ".join(s.name for s in chain), run)
     t0 = time.monotonic()
-    with original_errors(), _llm_data_context(blocks_ahead=calls), _progress(accountant, chain, run):
+    # After a lost node the chain stops with one line when what is left cannot hold its stages.
+    watch = watching(min(getattr(s.section, "stall_timeout_s", STALL_TIMEOUT_S) for s in chain),
+                     {s.stage.__name__: s.name for s in chain})
+    with original_errors(), _llm_data_context(blocks_ahead=calls), watch, _progress(accountant, chain, run):
         ds = chain[0].source(run)
         for i, step in enumerate(chain):
             kwargs = step.constructor_kwargs(run, shared, feeds_next=i + 1 < len(chain))

@@ -210,7 +210,7 @@ def test_arena_vote_flow_and_report(tmp_path: Path, browser) -> None:
     assert [v["voter"] for v in votes] == ["anne", "anne", "anne", "ben", "ben"]
     assert all(v["overall"] == ("a" if v["model_a"] == "tuned" else "b") for v in votes)
     assert all(v["language"] == "tie" for v in votes)
-    assert main(["arena", "report", str(run), "--bootstrap", "50"]) == 0
+    assert main(["arena", "report", str(run), "--prior-sd", "1.0"]) == 0
     rep = json.loads((run / "arena" / "report" / "arena.json").read_text(encoding="utf-8"))
     assert rep["votes"] == 5
     assert rep["pairs"] == [{"model_1": "base", "model_2": "tuned", "votes": 5, "wins_1": 0, "wins_2": 5,
