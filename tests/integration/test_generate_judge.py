@@ -164,17 +164,21 @@ def test_generate_and_judge_with_injected_faults(ray_local, server, tmp_path, ca
     assert (m1["retries"], m1["cache_hits"], m1["seeds_with_error"]) == (1 + 2 + 1 + 2, 0, 4)
     assert m1["errors"] == {"empty": 1, "http_5xx": 1, "parse": 1, "schema": 1}
     u1 = m1["usage"]["gen-model"]
-    # 9 answered requests were billed: 1000 in / 400 out each, $1 and $2 per million
-    assert (u1["requests"], u1["prompt_tokens"], u1["completion_tokens"], u1["reasoning_tokens"]) == (10, 9000, 3600, 900)
-    assert u1["cost_usd"] == pytest.approx((9000 * 1.0 + 3600 * 2.0) / 1e6)
+    # 9 answered requests were billed: 1000 in / 400 out each, $1 and $2 per million; and the send
+    # the client gave up on (the hang) may be billed too: its tokens are the answer's, marked estimated
+    assert (u1["requests"], u1["sends"], u1["prompt_tokens"], u1["completion_tokens"], u1["reasoning_tokens"]) == (
+        10, 10, 10000, 4000, 900)
+    assert u1["estimated_tokens"] == 400  # its output (the input is the same body's: counted, not guessed)
+    assert u1["cost_usd"] == pytest.approx((10000 * 1.0 + 4000 * 2.0) / 1e6)
 
     # Rerun accepting 50%: every recorded response comes from the cache; only Down is sent again.
     caplog.clear()
     summary = pipeline.run_generate(load_job(job, ["generate.max_error_rate=0.5"]))
     # the live progress line (counts pushed by the actors without waiting, so they may lag: the
     # exact figures are in the manifest, counted from the written rows)
-    line = re.compile(r"generate: \d+/10 seeds \(\d+%\) \| requests \d+ \(cache \d+, retries \d+, errors \d+\)"
-                      r" \| tokens in [\d,]+ out [\d,]+ \(reasoning [\d,]+\) \| cost \$\d+\.\d{4}")
+    line = re.compile(r"generate: \d+/10 seeds \(\d+%\) \| requests \d+ \(sends \d+, copies \d+, cache \d+, retries \d+,"
+                      r" errors \d+\) \| tokens in [\d,]+ \(cached [\d,]+\) out [\d,]+ \(reasoning [\d,]+\)"
+                      r" \| cost \$\d+\.\d{4} \(copies and cancelled sends included\)")
     assert any(line.fullmatch(r.getMessage().split(", projected")[0]) for r in caplog.records)
     resent = server.requests[len(first):]
     assert [r["status"] for r in resent] == [503, 503, 503]
@@ -206,7 +210,11 @@ def test_generate_and_judge_with_injected_faults(ray_local, server, tmp_path, ca
     # second run: 9 answers from the cache, Down sent again (2 retries)
     assert (m["cache_hits"], m["retries"]) == (9, 2)
     u = m["usage"]["gen-model"]
-    assert (u["requests"], u["cache_hits"], u["prompt_tokens"], u["errors"]) == (1, 9, 0, 4)
+    # the money: the first attempt's spend is kept (its 9 answers are cache hits it paid for); this
+    # attempt's only request (Down, refused with 503s) cost nothing
+    assert (u["requests"], u["cache_hits"], u["paid_earlier"], u["prompt_tokens"], u["errors"]) == (1, 9, 9, 10000, 4)
+    assert u["cost_this_attempt_usd"] == 0.0 and u["saved_usd"] == 0.0
+    assert u["cost_earlier_attempts_usd"] == pytest.approx(u1["cost_usd"]) == pytest.approx(u["cost_usd"])
     assert summary["tables"]["generate: seeds and pairs"]["rows"][0][:3] == [10, 18, 4]
 
     # ---- judge ----
