@@ -224,11 +224,10 @@ def judge_counts(run: runs.RunDir, n_pairs: int, jc: Any, endpoints: dict[str, A
                 if j.get("scores"):
                     answered.append(tuple(j["scores"][c] for c in S.CRITERIA))
             disagreements += len(set(answered)) > 1
-    judge_names = {s.name for s in jc.judges}
-
     def judge_of(label: str) -> str | None:
-        name = label.split(":", 1)[1] if label.startswith("judge:") else None
-        return name if name in judge_names or name in by_judge else None
+        # ``judge:<judge name>``; a batch endpoint that several judges share books its answers
+        # as ``judge:<endpoint name>``, kept under that name so no spend is left out
+        return label.split(":", 1)[1] if label.startswith("judge:") else None
 
     for name, models in run_spend(run, judge_of).items():
         for model, spend in models.items():
