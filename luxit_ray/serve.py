@@ -136,6 +136,8 @@ def build_command(cfg: ServeConfig, model_dir: Path, port: int, python: Path) ->
         cmd += ["--max-num-seqs", str(cfg.max_num_seqs)]
     if cfg.enforce_eager:
         cmd.append("--enforce-eager")
+    if cfg.prompt_tokens_details and "--enable-prompt-tokens-details" not in cfg.extra_args:
+        cmd.append("--enable-prompt-tokens-details")
     return cmd + list(cfg.extra_args)
 
 
@@ -438,3 +440,66 @@ def endpoint_for(handle: ServerHandle, **overrides: Any) -> EndpointConfig:
     }
     data.update(overrides)
     return EndpointConfig(**data)
+
+
+# ---- fine-tuned models: adapter or merged --------------------------------------------------
+
+# vLLM (0.32) loads these fused modules as their parts (GLM-4's gate_up_proj as gate_proj and
+# up_proj) and refuses a LoRA adapter that names the fused module: such a model is served merged.
+VLLM_UNSPLIT_LORA_TARGETS = ("gate_up_proj",)
+# The ranks vLLM accepts for --max-lora-rank.
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+@dataclass
+class FineTunedServing:
+    """How one fine-tuned model is served: its base with the adapter, or the merged folder.
+
+    Attributes:
+        mode: ``adapter`` or ``merged``.
+        model_dir: The folder vLLM loads (the base model, or the merged model).
+        request_model: The model name clients send (the adapter's name, or the served model name).
+        extra_args: api_server arguments for the adapter (empty when merged).
+        reason: Why this mode.
+    """
+
+    mode: str
+    model_dir: str
+    request_model: str
+    extra_args: list[str]
+    reason: str
+
+
+def plan_fine_tuned(name: str, adapter_dir: str | Path, merged_dir: str | Path | None = None,
+                    base_dir: str | Path | None = None) -> FineTunedServing:
+    """Serve ``adapter_dir`` on its base model, or ``merged_dir`` where vLLM refuses the adapter.
+
+    Args:
+        name: Name the adapter (or the merged model) is served under.
+        adapter_dir: Local peft adapter folder (``adapter_config.json``).
+        merged_dir: Local merged model folder (``luxit merge``); needed for fused targets.
+        base_dir: Base model folder; default: the adapter's ``base_model_name_or_path``.
+
+    Raises:
+        LuxitError: not an adapter folder, or the adapter needs merging and no merged folder is given.
+    """
+    cfg_path = Path(adapter_dir) / "adapter_config.json"
+    if not cfg_path.is_file():
+        raise LuxitError(f"{adapter_dir}: not a LoRA adapter folder (no adapter_config.json)")
+    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    targets = cfg.get("target_modules") or []
+    targets = [targets] if isinstance(targets, str) else list(targets)
+    fused = sorted(t for t in targets if t in VLLM_UNSPLIT_LORA_TARGETS)
+    if fused:
+        if merged_dir is None:
+            raise LuxitError(f"{name}: vLLM refuses an adapter targeting {fused}; merge it first (luxit merge)")
+        return FineTunedServing("merged", str(merged_dir), name, [],
+                                f"the adapter targets {fused}, which vLLM splits into its parts")
+    base = base_dir or cfg.get("base_model_name_or_path")
+    if not base:
+        raise LuxitError(f"{cfg_path}: names no base model")
+    rank = int(cfg.get("r") or 8)
+    max_rank = next((r for r in VLLM_LORA_RANKS if r >= rank), rank)
+    args = ["--enable-lora", "--max-loras", "1", "--max-lora-rank", str(max_rank),
+            "--lora-modules", f"{name}={Path(adapter_dir).resolve()}"]
+    return FineTunedServing("adapter", str(base), name, args, f"LoRA r={rank} on {', '.join(sorted(targets))}")

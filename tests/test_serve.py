@@ -38,8 +38,11 @@ def test_command_line_follows_the_config(tmp_path):
         "--model", str(tmp_path / "model"), "--served-model-name", "smollm2",
         "--host", "127.0.0.1", "--port", "8123", "--max-model-len", "8192",
         "--gpu-memory-utilization", "0.5", "--dtype", "auto", "--max-num-seqs", "16",
-        "--enforce-eager", "--seed", "0",
+        "--enforce-eager", "--enable-prompt-tokens-details", "--seed", "0",
     ]
+    # the cached share of input is reported unless turned off
+    off = ServeConfig(prompt_tokens_details=False)
+    assert "--enable-prompt-tokens-details" not in serve.build_command(off, tmp_path / "m", 1, Path("p"))
 
 
 def test_serve_section_in_a_job_and_its_errors():

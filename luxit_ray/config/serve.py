@@ -48,6 +48,13 @@ class ServeConfig(StrictModel):
         default=True,
         description="Skip torch.compile: start-up drops from minutes to seconds on a small CPU box (vLLM's compile cache does not reload here).",
     )
+    prompt_tokens_details: bool = Field(
+        default=True,
+        description=(
+            "Report usage.prompt_tokens_details.cached_tokens (vLLM's prefix cache, on by default), so the run's "
+            "accounting shows the cached share of input as it does for hosted APIs."
+        ),
+    )
     extra_args: list[str] = Field(
         default_factory=list,
         description="Further command-line arguments for vLLM's api_server, passed as-is (e.g. ['--seed', '0']).",
