@@ -46,33 +46,20 @@ def by_key(records: Sequence[dict[str, Any]], key: str, values: Sequence[str], m
 
 
 def per_class_f1(golds: Sequence[str], preds: Sequence[str | None], labels: Sequence[str]) -> dict[str, Any]:
-    """Accuracy, macro-F1, invalid rate and per-class precision / recall / F1 / support.
+    """Accuracy, macro-F1, invalid rate and per-class precision / recall / F1 / support
+    (:func:`luxit_ray.f1.class_f1`, the one home of the formula, plus the invalid rate).
 
     Args:
         golds: gold labels.
         preds: predicted labels, None for an invalid output.
         labels: the declared label set (its order is the report's order).
     """
-    if len(golds) != len(preds):
-        raise ValueError(f"{len(golds)} gold labels but {len(preds)} predictions")
-    per: dict[str, dict[str, float | int]] = {}
-    for label in labels:
-        tp = sum(1 for g, p in zip(golds, preds, strict=True) if g == label and p == label)
-        n_pred = sum(1 for p in preds if p == label)
-        support = sum(1 for g in golds if g == label)
-        precision = tp / n_pred if n_pred else 0.0
-        recall = tp / support if support else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per[label] = {"precision": precision, "recall": recall, "f1": f1, "support": support, "predicted": n_pred}
-    active = [lab for lab in labels if per[lab]["support"] or per[lab]["predicted"]]
-    n = len(golds)
-    return {
-        "n": n,
-        "accuracy": sum(1 for g, p in zip(golds, preds, strict=True) if g == p) / n if n else None,
-        "macro_f1": sum(per[lab]["f1"] for lab in active) / len(active) if active else None,
-        "invalid_rate": sum(1 for p in preds if p is None) / n if n else None,
-        "per_class": per,
-    }
+    from luxit_ray.f1 import class_f1
+
+    out = class_f1(golds, preds, labels)
+    n = out["n"]
+    return {"n": n, "accuracy": out["accuracy"], "macro_f1": out["macro_f1"],
+            "invalid_rate": sum(1 for p in preds if p is None) / n if n else None, "per_class": out["per_class"]}
 
 
 def classification_metrics(records: Sequence[dict[str, Any]], labels: Sequence[str]) -> dict[str, Any]:
