@@ -130,7 +130,7 @@ def cmd_arena(args: argparse.Namespace) -> int:
         run_uvicorn(app, args.host, args.port)
         return 0
     elif args.arena_command == "report":
-        result = arena.arena_report(args.run_dir, rounds=args.bootstrap, seed=args.seed)
+        result = arena.arena_report(args.run_dir, prior_sd=args.prior_sd)
     else:
         result = arena.export_preferences(args.run_dir, aspect=args.aspect, out=args.out)
     _print_summary(result.summary())
@@ -163,6 +163,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 command("evaluate")(_job_command)
+command("evaluate-glue")(_job_command)
+command("finetune-encoders")(_job_command)
+
+
+@command("build-headlines")
+def cmd_build_headlines(args: argparse.Namespace) -> int:
+    from luxit_ray.evaluate.headlines import build_headline_task
+
+    out = args.out or args.run_dir / "glue" / "headlines"
+    task = build_headline_task(args.run_dir, out, seed=args.seed, max_examples=args.max_examples,
+                               fractions=tuple(args.fractions))
+    _print_summary(task.summary())
+    return 0
 
 
 @command("export-lm-eval")
@@ -185,6 +198,8 @@ def cmd_export_lm_eval(args: argparse.Namespace) -> int:
 
 
 command("train")(_job_command)
+command("magpie")(_job_command)
+command("export-mixture")(_job_command)
 
 
 @command("merge")
@@ -321,6 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
     _job_parser(sub, "judge", "score the pairs with the judge(s) and keep or reject them")
     _job_parser(sub, "run", "prepare -> generate -> judge (finished steps are skipped)")
     _job_parser(sub, "quickstart", "the whole mission on this machine: serve, run, export, report, train, evaluate")
+    _job_parser(sub, "magpie", "Magpie: sample instructions from a self-hosted model's template, filter, answer, judge")
+    _job_parser(sub, "export-mixture", "draw the job's mixtures (pairs, other sets, raw text) into RUN_DIR/mixture-<name>")
     # --- further commands register their parsers below -----------------------------------
     p = sub.add_parser("export", help="write the kept pairs as a dataset (Parquet/JSONL, card) into RUN_DIR/export")
     p.add_argument("run_dir", type=Path, help="run folder whose judge step has finished")
@@ -358,17 +375,30 @@ def build_parser() -> argparse.ArgumentParser:
     ap = asub.add_parser("serve", help="vote in a browser: two answers side by side, models hidden")
     ap.add_argument("run_dir", type=Path, help="run folder with arena answers")
     _web_args(ap, 8781)
-    ap = asub.add_parser("report", help="Bradley-Terry ranking with bootstrap intervals, win rates, voter agreement")
+    ap = asub.add_parser("report", help="Bradley-Terry ranking with posterior intervals (a prior keeps few votes modest), "
+                                             "win rates, position bias, voter agreement")
     ap.add_argument("run_dir", type=Path, help="run folder with arena votes")
-    ap.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    ap.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    ap = asub.add_parser("export", help="write the decisive votes as a DPO preference dataset (Parquet + JSONL)")
+    ap.add_argument("--prior-sd", type=float, default=1.0,
+                    help="standard deviation of the prior on each model's log-strength (default 1.0; smaller: "
+                         "more votes needed before two models are told apart)")
+    ap = asub.add_parser("export", help="write the decisive votes as a DPO preference dataset (Parquet + JSONL); "
+                                             "the votes on one pair of answers are pooled: kept when one answer has "
+                                             "a strict majority, dropped on a tie (counts printed)")
     ap.add_argument("run_dir", type=Path, help="run folder with arena votes")
     ap.add_argument("--aspect", default="overall", help="content, language or overall (default overall)")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default RUN_DIR/arena/preferences)")
     p = sub.add_parser("report", help="write the run report (tables as Markdown/JSON, PNG plots) and print it")
     p.add_argument("run_dir", type=Path, help="run folder")
     _job_parser(sub, "evaluate", "score models on the exam and tasks (Table 4 layout, invalid rates, deltas)")
+    _job_parser(sub, "evaluate-glue", "prompt LLMs on the glue tasks (label set in the prompt, malformed outputs counted)")
+    _job_parser(sub, "finetune-encoders", "fine-tune encoders on the glue tasks on Ray Train, one run per seed")
+    p = sub.add_parser("build-headlines", help="build the headline acceptability task from a run's news seeds")
+    p.add_argument("run_dir", type=Path, help="run folder whose prepare step wrote seeds/")
+    p.add_argument("--out", type=Path, default=None, help="folder for the task files (default RUN_DIR/glue/headlines)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the shuffles (default 0)")
+    p.add_argument("--max-examples", type=int, default=None, help="use at most this many articles")
+    p.add_argument("--fractions", type=float, nargs=3, default=[0.7, 0.1, 0.2], metavar=("TRAIN", "VAL", "TEST"),
+                   help="split shares (default 0.7 0.1 0.2)")
     p = _job_parser(sub, "export-lm-eval", "write the exam and tasks as lm-evaluation-harness tasks")
     p.add_argument("--out", type=Path, required=True, help="folder for the task YAMLs and data (lm_eval --include_path)")
     p.add_argument("--prefix", default="luxit_", help="task-name prefix (default luxit_)")

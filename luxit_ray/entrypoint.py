@@ -68,6 +68,30 @@ def _train(cfg: Any) -> dict[str, Any]:
     return run_train(cfg)
 
 
+def _evaluate_glue(cfg: Any) -> dict[str, Any]:
+    from luxit_ray.evaluate.glue_runner import run_glue_llm
+
+    return run_glue_llm(cfg)
+
+
+def _finetune_encoders(cfg: Any) -> dict[str, Any]:
+    from luxit_ray.train.encoders import run_encoders
+
+    return run_encoders(cfg)
+
+
+def _magpie(cfg: Any) -> dict[str, Any]:
+    from luxit_ray.pipeline import run_magpie
+
+    return run_magpie(cfg)
+
+
+def _export_mixture(cfg: Any) -> dict[str, Any]:
+    from luxit_ray.pipeline import run_export_mixtures
+
+    return run_export_mixtures(cfg)
+
+
 # Command -> the work it runs on a validated job config (returns the CLI summary).
 JOB_COMMANDS: dict[str, Callable[[Any], dict[str, Any]]] = {
     "validate": _validate,
@@ -78,6 +102,10 @@ JOB_COMMANDS: dict[str, Callable[[Any], dict[str, Any]]] = {
     "quickstart": _quickstart,
     "evaluate": _evaluate,
     "train": _train,
+    "evaluate-glue": _evaluate_glue,
+    "finetune-encoders": _finetune_encoders,
+    "magpie": _magpie,
+    "export-mixture": _export_mixture,
 }
 
 
@@ -99,7 +127,7 @@ def run_job(command: str, job: str | Path, overrides: list[str] | None = None) -
     summary = JOB_COMMANDS[command](cfg)
     if command == "validate":
         summary = {"lines": [f"{job}: {line}" for line in summary["lines"]]}
-    code = 1 if command == "train" and summary.get("failed") else 0
+    code = 1 if command in ("train", "finetune-encoders") and summary.get("failed") else 0
     return summary, code
 
 

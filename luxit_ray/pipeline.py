@@ -424,3 +424,99 @@ def run_all(cfg: JobConfig) -> dict[str, Any]:
         merged["tables"].update(s.get("tables", {}))
         merged["lines"].extend(s.get("lines", []))
     return merged
+
+
+# ==== Magpie: a second generator =========================================================
+
+
+def magpie_job(cfg: JobConfig) -> JobConfig:
+    """The job of a Magpie run: its own run folder ``<magpie.run_prefix>-<run id>`` (so no step of
+    the LuxIT job mistakes it for one of its runs), no generate section, and judges that see no
+    source text (a Magpie pair has none)."""
+    from luxit_ray.errors import ConfigError
+
+    if cfg.magpie is None:
+        raise ConfigError(["magpie: the section is missing"], source="job")
+    prefix = cfg.magpie.run_prefix
+    base = cfg.run.run_id or cfg.run.resolved_run_id()
+    data = cfg.model_dump(mode="json")
+    data["run"]["name"] = f"{prefix}-{cfg.run.name}"
+    data["run"]["run_id"] = base if base.startswith(f"{prefix}-") else f"{prefix}-{base}"
+    data["generate"] = None
+    if data.get("judge"):
+        data["judge"]["include_source"] = False
+    return JobConfig.model_validate(data)
+
+
+def run_magpie(cfg: JobConfig) -> dict[str, Any]:
+    """Sample instructions with Magpie, filter the whole set, answer them and judge the pairs.
+
+    Writes the Magpie run folder (:func:`magpie_job`): ``magpie_plan/`` (one row per sample id),
+    ``magpie_instructions/`` + ``magpie_rejects/`` + ``magpie_errors/``, then ``pairs/`` +
+    ``generate_errors/`` and, with a ``judge`` section, ``judged/`` + ``kept/`` +
+    ``rejected_pairs/``; ``luxit export`` and mixtures read it like any run. Finished steps are
+    skipped; recorded requests are answered from the request cache.
+
+    Raises:
+        ConfigError: no magpie section, an endpoint in batch mode, a prompt that does not render.
+        ErrorRateExceeded: a step's error rate passed ``magpie.max_error_rate`` (or the judge's).
+    """
+    from luxit_ray.stages.magpie import sample_id
+    from luxit_ray.steps.judge import JudgeStep
+    from luxit_ray.steps.magpie import PLAN, MagpieAnswerStep, MagpieQueryStep
+    from luxit_ray.steps.runner import run_llm_steps
+
+    mcfg = magpie_job(cfg)
+    run = runs.RunDir.create(mcfg)
+    if not run.is_done(PLAN):
+        run.clear(PLAN)
+        plan = pa.table({schema.DOC_ID: [sample_id(i) for i in range(mcfg.magpie.instructions)]})
+        run.write_parquet(PLAN, "part-00000.parquet", plan)
+        run.mark_done(PLAN, {"samples": plan.num_rows})
+    summaries = run_llm_steps(mcfg, [MagpieQueryStep(mcfg)])
+    summaries += run_llm_steps(mcfg, [MagpieAnswerStep(mcfg)])
+    if mcfg.judge is not None:
+        summaries += run_llm_steps(mcfg, [JudgeStep(mcfg)])
+    merged: dict[str, Any] = {"run_dir": str(run), "tables": {}, "lines": []}
+    for s in summaries:
+        merged["tables"].update(s.get("tables", {}))
+        merged["lines"].extend(s.get("lines", []))
+    return merged
+
+
+def run_export_mixtures(cfg: JobConfig) -> dict[str, Any]:
+    """:func:`run_export_mixture` for every mixture of the job (``luxit export-mixture``)."""
+    from luxit_ray.errors import ConfigError
+
+    if not cfg.mixtures:
+        raise ConfigError(["mixtures: the job defines none"], source="job")
+    merged: dict[str, Any] = {"run_dir": None, "tables": {}, "lines": []}
+    for name in cfg.mixtures:
+        s = run_export_mixture(cfg, name)
+        merged["run_dir"] = s["run_dir"]
+        merged["tables"].update(s["tables"])
+        merged["lines"] += s["lines"]
+    return merged
+
+
+def run_export_mixture(cfg: JobConfig, name: str) -> dict[str, Any]:
+    """Draw the job's mixture ``name`` and write it as a dataset into the run folder
+    (``mixture-<name>/``: Parquet per split, ``mixture.json``, a card naming every example's origin).
+
+    Raises:
+        ConfigError: no such mixture, a part with too few rows.
+    """
+    from luxit_ray.config.export import ExportConfig
+    from luxit_ray.dataset.mixture import export_mixture
+    from luxit_ray.errors import ConfigError
+
+    if name not in cfg.mixtures:
+        raise ConfigError([f"mixtures: no mixture {name!r} (have {sorted(cfg.mixtures)})"], source="job")
+    run = runs.RunDir.create(cfg)
+    ecfg = cfg.export or ExportConfig()
+    folder = export_mixture(run.path, name, cfg.mixtures[name], licence=ecfg.licence, languages=ecfg.languages)
+    doc = json.loads((folder / "mixture.json").read_text(encoding="utf-8"))
+    run.update_manifest(cfg, f"mixture:{name}", {"rows": doc["rows"], "counts": doc["counts"]})
+    rows = [[o, c["train"], c["validation"]] for o, c in doc["counts"].items()]
+    return {"run_dir": str(run.path), "tables": {f"mixture {name}: examples by origin": {
+        "columns": ["origin", "train", "validation"], "rows": rows}}, "lines": [f"mixture: {folder}"]}

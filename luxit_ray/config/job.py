@@ -12,7 +12,10 @@ from pydantic import Field, model_validator
 from luxit_ray.config.base import StrictModel, apply_overrides, read_yaml, validate
 from luxit_ray.config.evaluate import EvaluateConfig
 from luxit_ray.config.export import ExportConfig
+from luxit_ray.config.glue import GlueConfig
 from luxit_ray.config.llm import CacheConfig, EndpointConfig, GenerateConfig, JudgeConfig
+from luxit_ray.config.magpie import MagpieConfig
+from luxit_ray.config.mixture import MixtureConfig
 from luxit_ray.config.prepare import FiltersConfig, SampleConfig, SourceConfig
 from luxit_ray.config.serve import ServeConfig
 from luxit_ray.config.train import TrainConfig
@@ -79,6 +82,11 @@ class JobConfig(StrictModel):
     train: TrainConfig | None = Field(default=None, description="LoRA fine-tuning sweep.")
     evaluate: EvaluateConfig | None = Field(default=None, description="Exam / task evaluation.")
     serve: ServeConfig | None = Field(default=None, description="Local model server.")
+    magpie: MagpieConfig | None = Field(default=None, description="Magpie instruction sampling (luxit magpie).")
+    mixtures: dict[str, MixtureConfig] = Field(
+        default_factory=dict, description="Training mixtures by name (luxit export --mixture NAME, train.grid)."
+    )
+    glue: GlueConfig | None = Field(default=None, description="ltzGLUE-style tasks: prompted LLMs and encoder fine-tuning.")
 
     @model_validator(mode="after")
     def _cross_checks(self) -> JobConfig:
@@ -100,9 +108,27 @@ class JobConfig(StrictModel):
                     problems.append(
                         f"judge.judges.{i}.endpoint: {j.endpoint!r} is not under endpoints ({sorted(self.endpoints)})"
                     )
+        problems += self._magpie_grid_problems()
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _magpie_grid_problems(self) -> list[str]:
+        problems = []
+        if self.magpie:
+            for key in ("endpoint", "answer_endpoint"):
+                name = getattr(self.magpie, key)
+                if name is not None and name not in self.endpoints:
+                    problems.append(f"magpie.{key}: {name!r} is not under endpoints ({sorted(self.endpoints)})")
+        grid = self.train.grid if self.train else None
+        if grid is not None:
+            if grid.mixture not in self.mixtures:
+                problems.append(f"train.grid.mixture: {grid.mixture!r} is not under mixtures ({sorted(self.mixtures)})")
+            models = [m.name for m in self.train.models]
+            unknown = [b for b in grid.backbones if b not in models]
+            if unknown:
+                problems.append(f"train.grid.backbones: {unknown} are not under train.models ({models})")
+        return problems
 
 
 def load_job(path: str | Path, overrides: list[str] | None = None) -> JobConfig:

@@ -69,6 +69,8 @@ _CONTEXT_MARKERS = (
 # A server may ask for a long pause; we honour it up to this many seconds per wait.
 _MAX_RETRY_AFTER_S = 600.0
 _CLOSE_TIMEOUT_S = 30.0  # longest wait for close(): flush accounting, close connections
+CHAT_PATH = "/chat/completions"
+COMPLETIONS_PATH = "/completions"  # raw-text completions (self-hosted models: Magpie's pre-query prefix)
 
 
 @dataclass
@@ -199,6 +201,25 @@ def parse_chat_completion(data: bytes | str | Mapping[str, Any]) -> Completion:
         comp.error = f"empty: HTTP 200 with empty content (finish_reason {comp.finish_reason})"
         comp.error_kind = "empty"
     return comp
+
+
+def parse_text_completion(data: bytes | str | Mapping[str, Any]) -> Completion:
+    """A ``/v1/completions`` body (``choices[0].text``) as a Completion, with the same row errors
+    and usage reading as :func:`parse_chat_completion`.
+
+    Raises:
+        ValueError: the body is not a text completion.
+    """
+    try:
+        body = json.loads(data) if isinstance(data, (bytes, str)) else data
+        text = body["choices"][0]["text"]
+        if text is not None and not isinstance(text, str):
+            raise TypeError(f"choices[0].text is {type(text).__name__}")
+        chat = {**body, "choices": [{"message": {"content": text},
+                                     "finish_reason": body["choices"][0].get("finish_reason")}]}
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise ValueError(f"not a text completion: {exc!r}") from None
+    return parse_chat_completion(chat)
 
 
 def response_format_for(schema: dict[str, Any] | None, mode: str, name: str) -> dict[str, Any] | None:
@@ -439,6 +460,36 @@ class LLMClient:
         t0 = time.monotonic()
         params = self._merged(sampling)
         body = self._body(messages, params, response_format, cache_hint)
+        return await self._request(body, params, t0, CHAT_PATH)
+
+    async def complete(
+        self, prompt: str, *, sampling: SamplingConfig | None = None, extra: Mapping[str, Any] | None = None
+    ) -> Completion:
+        """Send one raw-text request to ``/v1/completions`` (or answer it from the cache).
+
+        The same cache, ledger, accounting, retries and row errors as :meth:`chat`; the answer's
+        ``choices[0].text`` becomes ``content``. It is never collected for the Batch API.
+
+        Args:
+            prompt: The text the model continues, exactly as sent (special tokens included).
+            sampling: Overrides of the endpoint's sampling parameters.
+            extra: More body fields (``stop``, ``user``, vLLM's ``add_special_tokens``...).
+
+        Raises:
+            AuthError, EndpointError: as :meth:`chat`.
+            ValueError: the client collects for a batch (completions have no batch path here).
+        """
+        if self.outbox is not None or self.defer:
+            raise ValueError(f"endpoint {self.name!r}: text completions are not sent through the Batch API")
+        t0 = time.monotonic()
+        params = self._merged(sampling)
+        body = {**build_body(self.endpoint.model, [], params), **dict(extra or {})}
+        del body["messages"]
+        body["prompt"] = prompt
+        return await self._request(body, params, t0, COMPLETIONS_PATH)
+
+    async def _request(self, body: dict[str, Any], params: SamplingConfig, t0: float, path: str) -> Completion:
+        """Answer a body from the cache or send it to ``path``; ledger, cache and accounting."""
         collecting = self.outbox is not None or self.defer
         key = body_key(self.base_url, body) if self.cache is not None or collecting else None
         if key is not None and self.cache is not None:
@@ -451,7 +502,7 @@ class LLMClient:
             if self.outbox is not None:
                 self.outbox.add(key, body)
             return Completion(error="deferred: not sent in this pass (batch mode)", error_kind="deferred")
-        comp = await self._send(body, params, t0)
+        comp = await self._send(body, params, t0, path)
         if comp.billing is not None and comp.billing.sends and self.ledger is not None:
             # The spend first, then the answer: a kill between the two leaves a paid request in
             # the ledger that the rerun sends again (paid twice, and shown so), never an answer
@@ -622,16 +673,16 @@ class LLMClient:
     @staticmethod
     def _prompt_estimate(body: dict[str, Any]) -> int:
         """Input tokens of a body whose usage was never seen (4 characters a token)."""
-        chars = 0
-        for m in body["messages"]:
+        chars = len(body["prompt"]) if isinstance(body.get("prompt"), str) else 0
+        for m in body.get("messages", ()):
             c = m.get("content")
             if isinstance(c, str):
                 chars += len(c)
         return chars // 4
 
     def _estimate_tokens(self, body: dict[str, Any], params: SamplingConfig) -> int:
-        chars = 0
-        for m in body["messages"]:
+        chars = len(body["prompt"]) if isinstance(body.get("prompt"), str) else 0
+        for m in body.get("messages", ()):
             c = m.get("content")
             if isinstance(c, str):
                 chars += len(c)
@@ -639,7 +690,8 @@ class LLMClient:
                 chars += sum(len(p.get("text", "")) for p in c if isinstance(p, dict))
         return chars // 4 + (params.max_tokens or 0)
 
-    async def _send(self, body: dict[str, Any], params: SamplingConfig, t0: float) -> Completion:
+    async def _send(self, body: dict[str, Any], params: SamplingConfig, t0: float,
+                    path: str = CHAT_PATH) -> Completion:
         ep = self.endpoint
         payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
         estimate = self._estimate_tokens(body, params) if self.limiter is not None else 0
@@ -650,7 +702,7 @@ class LLMClient:
         gave_up = 0  # sends the client stopped waiting for (timeouts)
 
         async def post() -> RawResponse:
-            return await self._transport.post("/chat/completions", payload)
+            return await self._transport.post(path, payload)
 
         async def post_copy() -> RawResponse:
             if self.limiter is not None:
@@ -671,7 +723,7 @@ class LLMClient:
                         hedge_won = hedge_won or won
                         if isinstance(raw, TransportError):
                             raise raw  # both sends failed: the first one's failure
-                comp = self._interpret(raw)
+                comp = self._interpret(raw, path)
             except _Retry as r:
                 failure = r
             except TransportError as e:
@@ -710,10 +762,10 @@ class LLMClient:
             log.debug("endpoint %s: %s; retry %d in %.2fs", self.name, failure.detail, retries, delay)
             await asyncio.sleep(delay)
 
-    def _interpret(self, raw: RawResponse) -> Completion:
+    def _interpret(self, raw: RawResponse, path: str = CHAT_PATH) -> Completion:
         status = raw.status
         if status == 200:
-            return self._parse_success(raw.body)
+            return self._parse_success(raw.body, path)
         detail = _error_message(raw.body)
         if status in (401, 403):
             raise AuthError(
@@ -732,11 +784,12 @@ class LLMClient:
             return Completion(error=f"context_length: HTTP {status} {detail}", error_kind="context_length")
         return Completion(error=f"bad_request: HTTP {status} {detail}", error_kind="bad_request")
 
-    def _parse_success(self, body: bytes) -> Completion:
+    def _parse_success(self, body: bytes, path: str = CHAT_PATH) -> Completion:
         try:
-            return parse_chat_completion(body)
+            return parse_text_completion(body) if path == COMPLETIONS_PATH else parse_chat_completion(body)
         except ValueError:
-            raise _Retry("bad_response", f"HTTP 200 without a chat completion: {body[:200]!r}") from None
+            what = "text completion" if path == COMPLETIONS_PATH else "chat completion"
+            raise _Retry("bad_response", f"HTTP 200 without a {what}: {body[:200]!r}") from None
 
     def _account(self, comp: Completion) -> None:
         self.accountant.record(

@@ -2,8 +2,12 @@
 
 Training reads only Parquet (never stage code). A row becomes a conversation from, in order of
 preference, its ShareGPT ``conversations`` (``from`` human/gpt/system), an OpenAI-style
-``messages`` column, or ``instruction`` + ``response``. Rows with a ``split`` column go to
-``train`` or ``validation``; without one, ``eval_fraction`` holds out a stable hash-based share.
+``messages`` column, or ``instruction`` + ``response``; a row of a mixture
+(:mod:`luxit_ray.dataset.mixture`) of ``kind`` ``text`` is raw target-language text, learned as
+plain language modelling (every token trained, cut into ``max_seq_len`` windows, no chat
+template). A row's ``origin`` (its mixture part) is counted per split and logged. Rows with a
+``split`` column go to ``train`` or ``validation``; without one, ``eval_fraction`` holds out a
+stable hash-based share.
 
 A bad row (empty text, unknown role, no assistant turn, unknown split) fails the run naming file
 and row, or is set aside with its reason and counted (``run.on_bad_input``); a conversation
@@ -34,6 +38,9 @@ log = logging.getLogger(__name__)
 
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
 SPLITS = ("train", "validation")
+TEXT_ROLE = "text"  # a conversation of one turn with this role is raw text (language modelling)
+ORIGIN = "origin"
+KIND = "kind"  # a mixture's row kind: "instructions" or "text"
 MAX_REASONS = 20
 
 Conversation = list[dict[str, str]]
@@ -50,10 +57,12 @@ class ChatData:
     bad_reasons: Counter = field(default_factory=Counter)
     bad_examples: list[str] = field(default_factory=list)  # "file:row N: reason", first few
     files: list[str] = field(default_factory=list)
+    origins: dict[str, Counter] = field(default_factory=lambda: {s: Counter() for s in SPLITS})
 
     def counts(self) -> dict[str, Any]:
         """Counts for the results and the manifest."""
         return {
+            "origins": {s: dict(sorted(c.items())) for s, c in self.origins.items()},
             "files": len(self.files),
             "rows": self.rows,
             "train_conversations": len(self.train),
@@ -107,6 +116,11 @@ def conversation_from_row(row: dict[str, Any]) -> Conversation:
     convs = row.get(schema.CONVERSATIONS)
     msgs = row.get(schema.MESSAGES)
     out: Conversation = []
+    if row.get(KIND) == TEXT_ROLE:
+        text = row.get(schema.TEXT)
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("turn 0 (text) has empty text")
+        return [{"role": TEXT_ROLE, "content": text}]
     if convs:
         for i, turn in enumerate(convs):
             if not isinstance(turn, dict):
@@ -164,7 +178,8 @@ def load_chat_data(
     """
     fs, files = list_parquet_files(spec)
     data = ChatData(files=files)
-    usable = (schema.CONVERSATIONS, schema.MESSAGES, schema.INSTRUCTION, schema.RESPONSE, schema.SPLIT)
+    usable = (schema.CONVERSATIONS, schema.MESSAGES, schema.INSTRUCTION, schema.RESPONSE, schema.TEXT, ORIGIN, KIND,
+              schema.SPLIT)
     for path in files:
         try:
             names = pq.read_schema(path, filesystem=fs).names
@@ -172,7 +187,8 @@ def load_chat_data(
             table: pa.Table = pq.read_table(path, filesystem=fs, columns=cols)
         except (OSError, pa.ArrowException) as exc:
             raise InputError(path, "", f"cannot read Parquet: {exc}") from None
-        if not any(c in cols for c in (schema.CONVERSATIONS, schema.MESSAGES)) and not (
+        raw_text = schema.TEXT in cols and KIND in cols  # a mixture's raw-text rows
+        if not any(c in cols for c in (schema.CONVERSATIONS, schema.MESSAGES)) and not raw_text and not (
             schema.INSTRUCTION in cols and schema.RESPONSE in cols
         ):
             raise InputError(
@@ -197,11 +213,13 @@ def load_chat_data(
             if split is None:
                 split = "validation" if _in_validation(conv, eval_fraction, eval_seed) else "train"
             (data.validation if split == "validation" else data.train).append(conv)
+            data.origins[split][row.get(ORIGIN) or "export"] += 1
     if data.bad_rows:
         log.warning("%d of %d rows set aside: %s (first: %s)", data.bad_rows, data.rows,
                     dict(data.bad_reasons), data.bad_examples[:3])
     if not data.train:
         raise InputError(spec, "", f"no usable training conversations among {data.rows} rows")
+    log.info("examples by origin: %s", data.counts()["origins"])
     return data
 
 
@@ -250,6 +268,9 @@ def tokenize_conversations(
     examples: list[EncodedChat] = []
     too_long = 0
     for conv in conversations:
+        if len(conv) == 1 and conv[0]["role"] == TEXT_ROLE:
+            examples.extend(encode_text(tokenizer, conv[0]["content"], max_seq_len))
+            continue
         msgs = conv
         if system_prompt and not any(m["role"] == "system" for m in conv):
             msgs = [{"role": "system", "content": system_prompt}, *conv]
@@ -267,3 +288,13 @@ def tokenize_conversations(
         tokens=sum(len(e) for e in examples),
         label_tokens=sum(sum(1 for t in e.labels if t != -100) for e in examples),
     )
+
+
+def encode_text(tokenizer: Any, text: str, max_seq_len: int) -> list[EncodedChat]:
+    """Raw text as language-modelling examples: the text and the tokenizer's end-of-text token,
+    every token trained, cut into windows of ``max_seq_len`` (no chat template: nothing to keep whole)."""
+    ids = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+    if tokenizer.eos_token_id is not None:
+        ids.append(int(tokenizer.eos_token_id))
+    return [EncodedChat(input_ids=ids[i:i + max_seq_len], labels=ids[i:i + max_seq_len])
+            for i in range(0, len(ids), max_seq_len) if len(ids[i:i + max_seq_len]) > 1]

@@ -1,0 +1,95 @@
+"""Config of training mixtures and of the Latxa-style grid of backbone x mixture.
+
+A mixture (``mixtures.<name>``) draws rows from several parts: LuxIT or Magpie pairs (an export
+folder or a run's ``kept/``), any other instruction set (ShareGPT ``conversations``, OpenAI
+``messages`` or ``instruction`` + ``response``; JSONL or Parquet), and raw target-language text
+from the prepared corpus (a run's ``seeds/`` or any file with a ``text`` column), which training
+learns as plain language modelling. A part takes ``count`` rows, or ``share`` of the mixture's
+``total``; every example keeps its part's name as its ``origin``.
+
+The grid (``train.grid``) follows Latxa-Instruct (Sainz et al., 2025): every backbone is trained on
+every chosen subset of one mixture's parts, and a variant is named
+``exp_{backbone index}_{one 0/1 per part}`` (with the parts corpus, target instructions, English
+instructions that is Latxa's ``exp_{backbone}_{corpus}{target}{English}``, e.g. ``exp_2_101``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from luxit_ray.config.base import StrictModel
+
+PartKind = Literal["instructions", "text"]
+
+
+class MixturePart(StrictModel):
+    """One part of a mixture."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Part name: the `origin` of its examples.")
+    kind: PartKind = Field(
+        default="instructions",
+        description="instructions: conversations (ShareGPT, messages or instruction + response); text: raw "
+        "target-language text, trained as plain language modelling (whole text, no chat template).",
+    )
+    path: str = Field(
+        description="A file, folder or glob of Parquet or JSONL (.jsonl/.json) files: an export folder, a run's kept/ "
+        "or seeds/, or any other set."
+    )
+    count: int | Literal["all"] | None = Field(
+        default=None, description="Rows drawn from this part (`all`: every row); set count or share."
+    )
+    share: float | None = Field(default=None, gt=0.0, le=1.0, description="Share of the mixture's `total` drawn from this part.")
+    min_chars: int = Field(default=1, ge=1, description="text parts: shorter texts are left out before drawing.")
+
+    @model_validator(mode="after")
+    def _one_amount(self) -> MixturePart:
+        if (self.count is None) == (self.share is None):
+            raise ValueError(f"part {self.name!r}: set exactly one of count and share")
+        return self
+
+
+class MixtureConfig(StrictModel):
+    """A training mixture: its parts and how many rows each gives."""
+
+    parts: list[MixturePart] = Field(min_length=1, description="The parts, in order (the grid's bits follow this order).")
+    total: int | None = Field(default=None, ge=1, description="Rows of the whole mixture; needed when a part sets share.")
+    seed: int = Field(default=0, description="Seed of the draws (each part draws with seed + its position).")
+    validation_fraction: float = Field(
+        default=0.0, ge=0.0, lt=1.0, description="Share of every part's drawn rows put in the validation split."
+    )
+    on_short: Literal["fail", "all"] = Field(
+        default="fail", description="A part with fewer rows than asked for: fail, or take all it has (logged)."
+    )
+
+    @model_validator(mode="after")
+    def _checks(self) -> MixtureConfig:
+        problems = []
+        names = [p.name for p in self.parts]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            problems.append(f"parts: names must be unique (repeated: {dup})")
+        shares = [p.share for p in self.parts if p.share is not None]
+        if shares and self.total is None:
+            problems.append("total: needed when a part sets share")
+        if sum(shares) > 1.0 + 1e-9:
+            problems.append(f"parts: shares add up to {sum(shares):g} > 1")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class GridConfig(StrictModel):
+    """A Latxa-style grid: backbones x subsets of one mixture's parts, trained as one sweep."""
+
+    mixture: str = Field(description="Name of an entry under `mixtures`; its parts are the grid's components.")
+    backbones: list[str] = Field(
+        min_length=1, description="Model names under train.models; a backbone's index is its code in the variant name."
+    )
+    variants: list[list[str]] | Literal["all"] = Field(
+        default="all",
+        description="Part subsets to train (each a list of part names); all: every non-empty subset with at least "
+        "one instructions part.",
+    )
+    prefix: str = Field(default="exp", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Variant name prefix.")
