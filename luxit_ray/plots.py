@@ -153,7 +153,9 @@ def cost_figure(rows: Sequence[dict[str, Any]]) -> Figure:
     for k, (key, label) in enumerate(series):
         vals = [int(r.get(key) or 0) for r in rows]
         ax_tok.barh([y + (k - (len(series) - 1) / 2) * h for y in ys], vals, height=h, color=COLORS[k], label=label)
-    ax_tok.set_xlim(left=0)
+    most = max((int(r.get(key) or 0) for r in rows for key, _ in series), default=0)
+    # Nothing paid (every answer from the request cache): whole-number ticks, not 0.015 tokens.
+    ax_tok.set_xlim(0, most * 1.05 if most else 1.0)
     ax_tok.set_xlabel("tokens")
     ax_tok.set_title("Tokens per stage and model")
     ax_tok.xaxis.set_major_locator(MaxNLocator(nbins=5))

@@ -254,6 +254,10 @@ def test_cost_axis_starts_at_zero_when_everything_is_free():
     ax_cost, ax_tok = fig.axes[:2]
     assert ax_cost.get_xlim() == (0.0, 1.0)  # before: (-0.075, 0.075), negative dollars
     assert ax_tok.get_xlim()[0] == 0.0
+    # a rerun answered wholly from the request cache paid no token: the axis is not 0-0.05 tokens
+    fig = cost_figure([{"stage": "judge", "model": "smollm2", "prompt_tokens": 0, "cached_tokens": 0,
+                        "completion_tokens": 0, "reasoning_tokens": 0, "cost_usd": 0.0}])
+    assert fig.axes[1].get_xlim() == (0.0, 1.0)
 
 
 def test_retention_legend_covers_no_bar_label():
