@@ -40,3 +40,12 @@ def ray_local():
     ctx.use_datasource_v2 = False  # ditto
     yield ray
     # Left running until the interpreter exits: restarting Ray per module costs ~10 s each.
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    """The paper's five architectures as tiny random models (luxit_ray.train.tiny_models), built
+    once per session under a temp dir: {sweep model name: folder}; their parent is a models_root."""
+    from luxit_ray.train.tiny_models import build_tiny_models
+
+    return build_tiny_models(tmp_path_factory.mktemp("tiny-models"))
