@@ -173,6 +173,12 @@ class GenerateConfig(StrictModel):
     )
     num_cpus: float = Field(default=0.25, gt=0, description="CPUs reserved per actor (I/O bound: a fraction).")
     max_error_rate: float = Field(default=0.1, ge=0, le=1, description="The run fails when more seeds than this share error.")
+    stall_timeout_s: float = Field(
+        default=600, gt=0,
+        description="Seconds nothing may move in the run's chain while this stage's actors or tasks wait for CPU "
+                    "the cluster no longer has (after a lost node) before the run stops with one line naming what "
+                    "waits; a warning comes after a quarter of it (at most 60 s). A chain uses its steps' smallest.",
+    )
 
 
 class JudgeSpec(StrictModel):
@@ -212,6 +218,12 @@ class JudgeConfig(StrictModel):
     )
     num_cpus: float = Field(default=0.25, gt=0, description="CPUs reserved per actor.")
     max_error_rate: float = Field(default=0.1, ge=0, le=1, description="The run fails when more pairs than this share error.")
+    stall_timeout_s: float = Field(
+        default=600, gt=0,
+        description="Seconds nothing may move in the run's chain while this stage's actors or tasks wait for CPU "
+                    "the cluster no longer has (after a lost node) before the run stops with one line naming what "
+                    "waits; a warning comes after a quarter of it (at most 60 s). A chain uses its steps' smallest.",
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> JudgeConfig:
