@@ -24,7 +24,8 @@
 # access: build them elsewhere and carry them); OUT=dir changes the output folder; WORKERS=N forces
 # the number of training workers per model. MODE=cpu trains SmolLM2 alone for 4 steps (crash at 2)
 # in fp32 on CPU with the existing environments (.venv, .venv-vllm: vLLM's CPU build), installs
-# nothing, and skips the vLLM step unless $VLLM_VENV imports the project's evaluation runner.
+# nothing, evaluates the exam's first 6 questions, and skips the vLLM step unless $VLLM_VENV
+# imports the project's evaluation runner.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -216,7 +217,9 @@ def evaluate(backend: str) -> None:
         },
     }
     if CPU:
+        # The CPU mode checks that the step runs: the first 6 questions (the GPU run takes all of them).
         job["evaluate"]["dtype"] = "float32"
+        job["evaluate"]["max_items"] = 6
         if backend == "transformers":
             job["evaluate"]["num_gpus_per_model"] = 0
     t0 = time.time()

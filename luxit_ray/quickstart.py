@@ -1,8 +1,9 @@
 """The whole mission on one machine, for `make quickstart`.
 
-serve a real vLLM server (SmolLM2 on CPU) -> prepare -> generate -> judge -> export -> report ->
-stop the server -> LoRA fine-tune SmolLM2 on the export -> evaluate base vs. adapter on the sample
-exam. Everything runs in one run folder on the embedded local Ray; each step is the same code a
+serve a real vLLM server (SmolLM2 on CPU) -> prepare -> generate -> judge -> Magpie (instructions
+sampled from SmolLM2's own template, filtered, answered, judged, in a run folder of their own) ->
+export both -> draw the mixture of LuxIT and Magpie pairs -> report -> stop the server -> LoRA
+fine-tune SmolLM2 on the mixture -> evaluate base vs. adapter on the sample exam. Everything runs in one run folder on the embedded local Ray; each step is the same code a
 user runs step by step (`luxit run`, `luxit export`, `luxit report`, `luxit train`, `luxit
 evaluate`), composed here in fixed order.
 """
@@ -63,6 +64,42 @@ def next_steps(cfg: JobConfig, run_dir: str | Path, adapter: str | Path) -> list
     ]
 
 
+def mixture_for_training(cfg: JobConfig, run_dir: str | Path, magpie_dir: str | Path | None) -> Path | None:
+    """Write the job's first mixture (its part paths may name ``{run}`` and ``{magpie_run}``, the
+    two run folders) into the run folder and point ``train.data`` at it; None: the job has none."""
+    from luxit_ray.dataset.mixture import export_mixture
+
+    if not cfg.mixtures:
+        return None
+    name, mix = next(iter(cfg.mixtures.items()))
+    for part in mix.parts:
+        part.path = part.path.format(run=Path(run_dir).resolve(), magpie_run=Path(magpie_dir or "").resolve())
+    ecfg = cfg.export
+    folder = export_mixture(run_dir, name, mix, licence=ecfg.licence if ecfg else "other",
+                            languages=ecfg.languages if ecfg else None)
+    cfg.train.data = str(folder.resolve())
+    return folder
+
+
+def held_out_table(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Validation loss before and after fine-tuning, per trained model (the evidence it learned).
+
+    Both figures come from the training worker: the same held-out conversations, tokens and
+    assistant-only label masks as training, before the first update and after the last.
+    """
+    out = []
+    for r in rows:
+        before, after = r.get("eval_loss_before"), r.get("eval_loss")
+        validation = ((r.get("data") or {}).get("validation") or {})
+        out.append([
+            r["model"], validation.get("examples"), validation.get("label_tokens"), r.get("steps"),
+            None if before is None else round(before, 4), None if after is None else round(after, 4),
+            None if before is None or after is None else round(after - before, 4),
+        ])
+    return {"columns": ["model", "validation examples", "label tokens", "steps", "loss before", "loss after", "change"],
+            "rows": out}
+
+
 def run_quickstart(cfg: JobConfig) -> dict[str, Any]:
     """Run every step in one run folder and return a summary for the CLI."""
     from luxit_ray import pipeline, runs, serve
@@ -87,11 +124,19 @@ def run_quickstart(cfg: JobConfig) -> dict[str, Any]:
         t = time.monotonic()
         summary = pipeline.run_all(cfg)
         step("prepare -> generate -> judge", t)
+        magpie = None
+        if cfg.magpie is not None:
+            t = time.monotonic()
+            magpie = pipeline.run_magpie(cfg)
+            step("magpie: sample -> filter -> answer -> judge", t)
+            tables.update(magpie.get("tables", {}))
     tables.update(summary.get("tables", {}))
     run = runs.RunDir(summary["run_dir"])
 
     t = time.monotonic()
     exported = export_run(run.path, cfg.export)
+    magpie_export = export_run(magpie["run_dir"], cfg.export) if magpie else None
+    mixture = mixture_for_training(cfg, run.path, magpie["run_dir"] if magpie else None)
     step("export", t)
     t = time.monotonic()
     report = build_report(run.path)
@@ -101,6 +146,7 @@ def run_quickstart(cfg: JobConfig) -> dict[str, Any]:
     trained = run_train(cfg)
     step("train (LoRA)", t)
     tables.update(trained.get("tables", {}))
+    tables["held-out loss (validation split), before and after fine-tuning"] = held_out_table(trained.get("rows", []))
     adapters = [r["adapter"] for r in trained.get("rows", []) if r.get("adapter")]
     if not adapters:
         raise ConfigError(["train: the sweep wrote no adapter"], source="quickstart")
@@ -118,6 +164,8 @@ def run_quickstart(cfg: JobConfig) -> dict[str, Any]:
     lines += [
         f"run folder: {run.path}",
         f"dataset:    {Path(exported.path)} ({exported.rows} pairs)",
+        *([f"magpie:     {Path(magpie_export.path)} ({magpie_export.rows} pairs)"] if magpie_export else []),
+        *([f"mixture:    {mixture} (trained on; origins in its README.md)"] if mixture else []),
         f"report:     {report.markdown}",
         f"plots:      {', '.join(str(p) for p in report.plots)}",
         f"adapter:    {adapters[0]}",

@@ -66,3 +66,18 @@ def test_arena_models_are_the_base_and_the_adapter_on_the_job_endpoint(tmp_path,
         ("base", "smollm2", "http://127.0.0.1:8765/v1"),
         ("tuned", "smollm2-luxit", "http://127.0.0.1:8765/v1"),
     ]
+
+
+def test_held_out_table_shows_the_validation_loss_before_and_after():
+    from luxit_ray.quickstart import held_out_table
+
+    rows = [
+        {"model": "smollm2-luxit", "steps": 6, "eval_loss_before": 2.71875, "eval_loss": 2.5,
+         "data": {"validation": {"examples": 7, "label_tokens": 412}}},
+        {"model": "no-validation", "steps": 6, "eval_loss_before": None, "eval_loss": None, "data": None},
+    ]
+    assert held_out_table(rows) == {
+        "columns": ["model", "validation examples", "label tokens", "steps", "loss before", "loss after", "change"],
+        "rows": [["smollm2-luxit", 7, 412, 6, 2.7188, 2.5, -0.2188],
+                 ["no-validation", None, None, 6, None, None, None]],
+    }

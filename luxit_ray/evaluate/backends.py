@@ -437,6 +437,42 @@ def choose_backend(choice: str, num_gpus: float, adapter: str | Path | None, vll
     return "vllm", "auto: GPU and vllm"
 
 
+def is_remote(uri_or_path: str | Path) -> bool:
+    """Whether an adapter location is an object-store URI (anything with a scheme but ``file://``)."""
+    text = str(uri_or_path)
+    return "://" in text and not text.startswith("file://")
+
+
+def fetch_adapter(adapter: str | Path | None) -> str | None:
+    """A local folder holding the adapter: itself when local, else a copy made on this node.
+
+    Training stores adapters under ``train.storage_path`` (``s3://...`` on a cluster); the actor that
+    loads the model copies the folder to a temporary directory removed when the process exits.
+
+    Raises:
+        LuxitError: the URI holds no peft adapter.
+    """
+    if not adapter:
+        return None
+    if not is_remote(adapter):
+        return str(adapter).removeprefix("file://")
+    import atexit
+    import shutil
+    import tempfile
+
+    from luxit_ray import storage
+
+    local = tempfile.mkdtemp(prefix="luxit-adapter-")
+    atexit.register(shutil.rmtree, local, True)
+    try:
+        storage.copy_dir(str(adapter), local)
+    except (OSError, FileNotFoundError) as exc:
+        raise LuxitError(f"adapter {adapter}: cannot copy it to this node ({exc})") from None
+    adapter_rank(local)
+    log.info("adapter %s fetched to %s", adapter, local)
+    return local
+
+
 def make_backend(spec: dict[str, Any], settings: dict[str, Any]) -> Backend:
     """Build the backend a model spec asks for (``evaluate.backend``: auto/transformers/vllm).
 
@@ -451,6 +487,7 @@ def make_backend(spec: dict[str, Any], settings: dict[str, Any]) -> Backend:
 
     num_gpus = spec.get("num_gpus")
     num_gpus = settings["num_gpus_per_model"] if num_gpus is None else num_gpus
+    spec = {**spec, "adapter": fetch_adapter(spec.get("adapter"))}
     common = {
         "model_path": spec["path"], "adapter": spec.get("adapter"), "family": spec.get("family"),
         "thinking": spec.get("thinking"), "default_thinking": settings["thinking"], "answer_prefix": settings["prompt"]["answer_prefix"], "dtype": settings["dtype"],

@@ -39,8 +39,13 @@ def build_report(
     models: Sequence[dict[str, Any]],
     items: Sequence[EvalItem],
     settings: dict[str, Any],
+    held_out: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Aggregate per-sample records (each with a ``model`` key) into the report dict."""
+    """Aggregate per-sample records (each with a ``model`` key) into the report dict.
+
+    ``held_out``: per fine-tuned model, training's validation loss before and after fine-tuning
+    (:func:`~luxit_ray.evaluate.runner.held_out_losses`), shown beside Table 4.
+    """
     scorers = list(settings["scorers"])
     models = ordered_models(models)
     names = [m["name"] for m in models]
@@ -53,6 +58,7 @@ def build_report(
         ],
         "exam": None,
         "tasks": {},
+        "held_out_loss": dict(held_out or {}),
     }
 
     def select(scorer: str, model: str, source: str) -> list[dict[str, Any]]:
@@ -191,6 +197,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                 ]
                 out += _md_table(["Model", *levels, "Overall"], rows)
                 out.append("")
+    out += held_out_markdown(report.get("held_out_loss") or {})
     for task, entry in report["tasks"].items():
         out += [f"## Task `{task}` ({entry['n_items']} items; labels: {', '.join(entry['labels'])})", ""]
         for scorer in report["scorers"]:
@@ -211,6 +218,38 @@ def render_markdown(report: dict[str, Any]) -> str:
             if entry["deltas"][scorer]:
                 out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+def _loss(v: float | None, signed: bool = False) -> str:
+    if v is None:
+        return "-"
+    return f"{v:+.4f}" if signed else f"{v:.4f}"
+
+
+def held_out_rows(held_out: dict[str, dict[str, Any]]) -> list[list[Any]]:
+    """One row per fine-tuned model: name, examples, label tokens, steps, before, after, change."""
+    rows = []
+    for name, h in held_out.items():
+        change = None if h.get("before") is None or h.get("after") is None else h["after"] - h["before"]
+        rows.append([name, h.get("examples"), h.get("label_tokens"), h.get("steps"), h.get("before"), h.get("after"), change])
+    return rows
+
+
+HELD_OUT_COLUMNS = ["model", "validation examples", "label tokens", "steps", "loss before", "loss after", "change"]
+
+
+def held_out_markdown(held_out: dict[str, dict[str, Any]]) -> list[str]:
+    """The held-out loss section (empty without fine-tuned models that recorded one)."""
+    if not held_out:
+        return []
+    rows = [[r[0], str(r[1]), str(r[2]), str(r[3]), _loss(r[4]), _loss(r[5]), _loss(r[6], True)]
+            for r in held_out_rows(held_out)]
+    return [
+        "## Held-out loss of the fine-tuned models (training's validation split)", "",
+        "Mean token cross-entropy on the same validation conversations, tokens and assistant-only label masks "
+        "as training, before the first update (the untrained LoRA: the base model) and after the last.", "",
+        *_md_table(HELD_OUT_COLUMNS, rows), "",
+    ]
 
 
 def plot_report(report: dict[str, Any], path: str | Path) -> Path | None:
@@ -293,6 +332,10 @@ def summary_tables(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
                     "columns": ["model", "compare_to", *keys[:-1], "overall"],
                     "rows": [[n, d["compare_to"], *[num(d[k]) for k in keys]] for n, d in exam["deltas"][scorer].items()],
                 }
+    if report.get("held_out_loss"):
+        rows = [[r[0], r[1], r[2], r[3], *(None if v is None else round(v, 4) for v in r[4:])]
+                for r in held_out_rows(report["held_out_loss"])]
+        tables["Held-out loss (validation split)"] = {"columns": HELD_OUT_COLUMNS, "rows": rows}
     if report["tasks"]:
         rows = []
         for task, entry in report["tasks"].items():

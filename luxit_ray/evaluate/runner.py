@@ -18,10 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from luxit_ray import storage
 from luxit_ray.config import JobConfig
 from luxit_ray.errors import ConfigError, LuxitError
 from luxit_ray.evaluate import report as report_mod
-from luxit_ray.evaluate.backends import Backend, adapter_rank, make_backend
+from luxit_ray.evaluate.backends import Backend, adapter_rank, is_remote, make_backend
 from luxit_ray.evaluate.items import EvalItem, load_exam, load_task
 from luxit_ray.evaluate.scorers import CORRECT, INVALID, WRONG, evaluate_items
 from luxit_ray.textio import read_jsonl, write_jsonl
@@ -98,9 +99,41 @@ def _resolve(spec: dict[str, Any]) -> dict[str, Any]:
 
     out = dict(spec)
     out["path"] = str(resolve_model_path(spec["path"]))
-    if spec.get("adapter"):
-        adapter_rank(spec["adapter"])
-        out["adapter"] = str(Path(spec["adapter"]).resolve())
+    adapter = spec.get("adapter")
+    if adapter and is_remote(adapter):
+        # Where training stored it (s3://..., gs://...): checked here, fetched by the actor that loads it.
+        if not storage.exists(storage.join(adapter, "adapter_config.json")):
+            raise LuxitError(f"adapter {adapter}: no adapter_config.json (expected a peft LoRA folder)")
+    elif adapter:
+        local = adapter.removeprefix("file://")
+        adapter_rank(local)
+        out["adapter"] = str(Path(local).resolve())
+    return out
+
+
+def held_out_losses(specs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Training's validation loss before and after fine-tuning, per model with an adapter.
+
+    Read from ``result.json`` beside the adapter, where ``luxit train`` writes it (local or a
+    storage URI); models whose training left none are not listed.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for s in specs:
+        adapter = s.get("adapter")
+        if not adapter:
+            continue
+        row = storage.read_json(storage.join(str(adapter).rstrip("/").rsplit("/", 1)[0], "result.json"))
+        if not row or row.get("eval_loss") is None:
+            continue
+        validation = (row.get("data") or {}).get("validation") or {}
+        out[s["name"]] = {
+            "trained_as": row.get("model"),
+            "before": row.get("eval_loss_before"),
+            "after": row.get("eval_loss"),
+            "examples": validation.get("examples"),
+            "label_tokens": validation.get("label_tokens"),
+            "steps": row.get("steps"),
+        }
     return out
 
 
@@ -244,7 +277,7 @@ def run_evaluate(cfg: JobConfig, backend_factory: BackendFactory | None = None) 
         raise LuxitError(f"evaluation failed for {len(failures)} model(s) (finished ones are saved in {samples_dir}): {listed}")
 
     models = [s | {"backend": info[s["name"]]["backend"]} for s in specs]
-    report = report_mod.build_report(records, models, items, settings)
+    report = report_mod.build_report(records, models, items, settings, held_out_losses(specs))
     (out_dir / REPORT_JSON).write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
     (out_dir / REPORT_MD).write_text(report_mod.render_markdown(report), encoding="utf-8")
     lines = [f"report: {out_dir / REPORT_MD}", f"samples: {samples_dir}"]

@@ -3,7 +3,9 @@
 Per worker: load the tokenizer, set a safe pad token, run the pre-training template check,
 tokenise the conversations with assistant-only labels, load the model, attach LoRA adapters and
 train with ``transformers.Trainer`` (cosine schedule, warmup, weight decay, gradient accumulation,
-8-bit AdamW where bitsandbytes supports the device, DeepSpeed ZeRO as an option).
+8-bit AdamW where bitsandbytes supports the device, DeepSpeed ZeRO as an option: NCCL on GPUs,
+DeepSpeed's CPU accelerator over gloo on CPU workers). With a validation split, the held-out loss
+is measured before the first update and after the last, on the same examples and label masks.
 
 Checkpoints: every ``save_every_steps`` steps the Trainer's checkpoint folder (adapter weights,
 optimizer, scheduler, RNG and trainer state; never the frozen base, also under ZeRO-3) is reported
@@ -194,8 +196,12 @@ def _training_kwargs(
     use_cuda: bool,
     has_eval: bool,
     gradient_checkpointing: bool | None = None,
+    eval_before: bool = False,
 ) -> dict[str, Any]:
     """TrainingArguments for a recipe, spelled for the installed transformers version.
+
+    ``eval_before`` evaluates the validation split once before the first optimizer step (inside
+    the Trainer's loop, so under DeepSpeed the engine exists): the held-out loss before training.
 
     Raises:
         LuxitError: an argument the installed TrainingArguments does not have.
@@ -222,6 +228,7 @@ def _training_kwargs(
         "save_steps": recipe.save_every_steps,
         "eval_strategy": "steps" if has_eval and recipe.eval_every_steps else "no",
         "eval_steps": recipe.eval_every_steps if has_eval else None,
+        "eval_on_start": bool(has_eval and eval_before),
         "seed": recipe.seed,
         "deepspeed": deepspeed_config(recipe) if recipe.deepspeed.enabled else None,
         "remove_unused_columns": False,
@@ -260,6 +267,18 @@ def check_known_fields(kwargs: dict[str, Any], fields: set[str], owner: str) -> 
 
 def _loss_history(log_history: list[dict[str, Any]]) -> list[list[float]]:
     return [[int(h["step"]), float(h["loss"])] for h in log_history if "loss" in h and "step" in h]
+
+
+def eval_loss_before(log_history: list[dict[str, Any]]) -> float | None:
+    """The validation loss logged at step 0 (``eval_on_start``), None when there was none.
+
+    The Trainer restores ``log_history`` from a checkpoint, so a resumed run still finds the
+    figure its first session measured before any update.
+    """
+    for h in log_history:
+        if "eval_loss" in h and int(h.get("step", -1)) == 0:
+            return float(h["eval_loss"])
+    return None
 
 
 def _wait_until_consumed() -> None:
@@ -336,13 +355,20 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     else:
         log.info("%s: optimizer %s (%s)", recipe.name, optim, optim_reason)
     if recipe.deepspeed.enabled:
-        if not use_cuda:
-            raise LuxitError(f"{recipe.name}: DeepSpeed needs GPU workers")
         if importlib.util.find_spec("deepspeed") is None:
             raise MissingGpuExtraError(
-                f"{recipe.name}: deepspeed.enabled but the deepspeed package is not installed on the GPU workers: "
+                f"{recipe.name}: deepspeed.enabled but the deepspeed package is not installed on the training workers: "
                 "install luxit-ray[train-gpu] there"
             )
+        if not use_cuda:
+            # DeepSpeed picks its CPU accelerator when no GPU is visible and joins the gloo group
+            # Ray Train already set up: the same ZeRO code paths, checkpoints and resume as on GPUs.
+            log.info("%s: DeepSpeed ZeRO-%d on its CPU accelerator (gloo)", recipe.name, recipe.deepspeed.stage)
+            import deepspeed
+
+            # accelerate hands the process group to DeepSpeed only on GPUs; without this, ZeRO-3's
+            # sharded load (zero.Init in from_pretrained) sees a world of 1 and refuses the batch sizes.
+            deepspeed.init_distributed(dist_backend="gloo")
     if not use_cuda:
         torch.set_num_threads(max(1, int(recipe.resources.cpus_per_worker)))
 
@@ -378,7 +404,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         torch.cuda.reset_peak_memory_stats()
     log.info("%s: gradient checkpointing %s (%s)", recipe.name, "on" if checkpointing else "off", why)
     args = TrainingArguments(
-        **_training_kwargs(TrainingArguments, recipe, work, optim, bf16, use_cuda, has_eval, checkpointing)
+        **_training_kwargs(
+            TrainingArguments, recipe, work, optim, bf16, use_cuda, has_eval, checkpointing,
+            eval_before=resume_dir is None,
+        )
     )
     # Under ZeRO-3 the TrainingArguments above must exist before from_pretrained (sharded load).
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.bfloat16 if bf16 else torch.float32)
@@ -480,6 +509,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         "train_loss": float(out.training_loss),
         "final_loss": losses[-1][1] if losses else None,
         "eval_loss": eval_loss,
+        # The same validation examples, label masks and batching before any update (the LoRA B
+        # matrices start at zero: the base model's loss) and after the last one.
+        "eval_loss_before": eval_loss_before(trainer.state.log_history),
         "loss_history": losses,
         "resumed_from_step": resumed_from,
         "elapsed_s": prior_elapsed + time.time() - started,

@@ -159,9 +159,15 @@ def _read_checkpoint_json(checkpoint: Any, name: str) -> dict[str, Any] | None:
 
 
 def _row(name: str, status: str, metrics: dict[str, Any] | None, recipe: ModelRecipe, adapter: str | None,
-         error: str | None, wall_s: float) -> dict[str, Any]:
+         error: str | None, wall_s: float, preflight_gib: float | None = None) -> dict[str, Any]:
+    """The results row of one model from its worker's final metrics.
+
+    ``memory_estimate_gib`` is the worker's own figure (the estimate for the checkpointing it
+    trained with); ``preflight_gib``, the driver's total, only fills in where the worker had none.
+    """
     m = metrics or {}
     elapsed = m.get("elapsed_s")
+    estimate = m.get("memory_estimate_gib")
     gpus = recipe.resources.num_workers * recipe.resources.gpus_per_worker if recipe.resources.use_gpu else 0.0
     return {
         "model": name,
@@ -169,6 +175,7 @@ def _row(name: str, status: str, metrics: dict[str, Any] | None, recipe: ModelRe
         "steps": m.get("step"),
         "train_loss": m.get("train_loss"),
         "eval_loss": m.get("eval_loss"),
+        "eval_loss_before": m.get("eval_loss_before"),
         "tokens_per_s": m.get("tokens_per_s"),
         "time_s": elapsed,
         "gpu_hours": (elapsed * gpus / 3600.0) if elapsed is not None else None,
@@ -192,7 +199,7 @@ def _row(name: str, status: str, metrics: dict[str, Any] | None, recipe: ModelRe
         "session_started_at": m.get("session_started_at"),
         "finished_at": m.get("finished_at"),
         "gradient_checkpointing": m.get("gradient_checkpointing"),
-        "memory_estimate_gib": m.get("memory_estimate_gib"),
+        "memory_estimate_gib": estimate if estimate is not None else preflight_gib,
         "peak_gpu_memory_gib": m.get("peak_gpu_memory_gib"),
         "peak_gpu_reserved_gib": m.get("peak_gpu_reserved_gib"),
     }
@@ -356,9 +363,8 @@ def fit_model(
         return _row(r.name, "failed", None, r, None, "the run ended without a final adapter", time.time() - t0)
     adapter = storage.join(model_root, ADAPTER_DIR)
     storage.copy_dir(storage.join(ckpt.path, ADAPTER_DIR), adapter, source_filesystem=ckpt.filesystem)
-    row = _row(r.name, "done", metrics, r, adapter, None, time.time() - t0)
-    row["gradient_checkpointing"] = metrics.get("gradient_checkpointing")
-    row["memory_estimate_gib"] = planned.memory["gib"] if planned.memory else None
+    preflight_gib = planned.memory["gib"]["total"] if planned.memory else None
+    row = _row(r.name, "done", metrics, r, adapter, None, time.time() - t0, preflight_gib)
     if tc.merge_adapters:
         from luxit_ray.train.merge import merge_adapter
 
@@ -394,7 +400,7 @@ def locate(cfg: JobConfig) -> tuple[Any, str, str]:
 
     tc = cfg.train
     assert tc is not None
-    if tc.data:
+    if tc.data or tc.grid is not None:  # a grid's data are its mixtures
         run = RunDir.create(cfg)
         data_spec = tc.data
     else:
@@ -402,6 +408,89 @@ def locate(cfg: JobConfig) -> tuple[Any, str, str]:
         data_spec = str(run.sub(EXPORT).resolve() / "*.parquet")
     root = storage.join(tc.storage_path, run.path.name) if tc.storage_path else str(run.sub(TRAIN).resolve())
     return run, data_spec, root
+
+
+# Where `ray up` leaves the cluster YAML on the head node (the autoscaler v1 reads it there).
+BOOTSTRAP_YAML = Path("~/ray_bootstrap_config.yaml")
+
+
+def launcher_max_nodes(config: dict[str, Any]) -> int | None:
+    """The most nodes a cluster YAML allows: head plus workers, None when it is not one we know.
+
+    Reads a ``ray up`` config (``available_node_types`` with ``max_workers``, capped by the
+    top-level ``max_workers``) or a KubeRay ``RayCluster`` (``workerGroupSpecs`` with
+    ``maxReplicas`` x ``numOfHosts``). Groups at 0 replicas count with their maximum: the
+    autoscaler starts them when work asks for their resources.
+    """
+    types = config.get("available_node_types")
+    if isinstance(types, dict):
+        head = config.get("head_node_type")
+        workers = sum(int(t.get("max_workers", 0)) for name, t in types.items() if name != head)
+        cap = config.get("max_workers")
+        return 1 + (min(workers, int(cap)) if cap is not None else workers)
+    spec = config.get("spec") or {}
+    spec = spec.get("rayClusterSpec", spec)  # a RayJob wraps the RayCluster spec
+    groups = spec.get("workerGroupSpecs")
+    if isinstance(groups, list):
+        return 1 + sum(
+            int(g.get("maxReplicas", g.get("replicas", 0))) * int(g.get("numOfHosts", 1)) for g in groups
+        )
+    return None
+
+
+def autoscaler_max_nodes(cluster_config: Any) -> int | None:
+    """The most nodes the autoscaler's node groups allow (its ``ClusterConfig``), None without groups.
+
+    A group with ``max_count`` -1 (no limit) counts as two nodes: all the check needs to know is
+    that the cluster can grow past one node.
+    """
+    groups = list(getattr(cluster_config, "node_group_configs", None) or [])
+    if not groups:
+        return None
+    return sum(2 if g.max_count == -1 else max(g.max_count, g.min_count) for g in groups)
+
+
+def _autoscaler_cluster_config() -> Any:
+    """The autoscaler's node groups as the GCS holds them (autoscaler v2, KubeRay), or None.
+
+    Ray has no public API for it in 2.60; ``ray._private.state`` is what Ray Data's own
+    autoscaler reads. Guarded: a Ray without it gives None and a warning, and the check goes on.
+    """
+    try:
+        from ray._private.state import state
+
+        return state.get_cluster_config()
+    except (ImportError, AttributeError, RuntimeError) as exc:
+        log.warning("storage check: cannot read the autoscaler's node groups (%s); using the other sources", exc)
+        return None
+
+
+def cluster_nodes(recipes: list[ModelRecipe], bootstrap_yaml: Path = BOOTSTRAP_YAML) -> tuple[int, list[str]]:
+    """The most nodes this cluster can run the sweep on, and where each figure came from.
+
+    Not only the nodes alive now: a head-only cluster whose GPU groups sit at 0 replicas has one
+    node until the first trial asks for a GPU. The largest of: alive nodes; the autoscaler's
+    configured node groups; the ``ray up`` YAML on the head; and one more than alive when a
+    worker asks for a resource no alive node has (the autoscaler must start a node for it).
+    """
+    import ray
+
+    counts = {"alive nodes": storage.alive_nodes()}
+    from_gcs = autoscaler_max_nodes(_autoscaler_cluster_config())
+    if from_gcs is not None:
+        counts["autoscaler node groups"] = from_gcs
+    path = bootstrap_yaml.expanduser()
+    if path.is_file():
+        import yaml
+
+        from_yaml = launcher_max_nodes(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+        if from_yaml is not None:
+            counts[str(path)] = from_yaml
+    have = ray.cluster_resources()
+    absent = sorted({k for r in recipes for k, v in worker_resources(r.resources).items() if v > 0 and not have.get(k)})
+    if absent:
+        counts[f"worker resources no alive node has {absent}"] = counts["alive nodes"] + 1
+    return max(counts.values()), [f"{k}: {v}" for k, v in counts.items()]
 
 
 def storage_problems(cfg: JobConfig, nodes: int) -> list[str]:
@@ -444,10 +533,17 @@ def run_train(cfg: JobConfig, crash_at: dict[str, int] | None = None) -> dict[st
         raise LuxitError("the job has no `train` section")
     run, data_spec, storage_root = locate(cfg)
     run_id = run.path.name
-    data = load_chat_data(data_spec, tc.eval_fraction, tc.eval_seed, cfg.run.on_bad_input)
+    grid = None
+    if tc.grid is not None:  # Latxa-style: one trial per backbone x mixture subset (luxit_ray/train/grid.py)
+        from luxit_ray.train.grid import load_grid
+
+        grid = load_grid(cfg, run.path)
+        data, recipes = grid.combined(), grid.recipes
+    else:
+        data = load_chat_data(data_spec, tc.eval_fraction, tc.eval_seed, cfg.run.on_bad_input)
+        recipes = tc.selected()
     log.info("data: %s", data.counts())
 
-    recipes = tc.selected()
     done_rows: dict[str, dict[str, Any]] = {}
     todo: list[ModelRecipe] = []
     for r in recipes:
@@ -462,15 +558,20 @@ def run_train(cfg: JobConfig, crash_at: dict[str, int] | None = None) -> dict[st
     started = time.time()
     if planned:
         init_ray(cfg)
-        problems = storage_problems(cfg, storage.alive_nodes())
+        nodes, sources = cluster_nodes([p.recipe for p in planned])
+        log.info("storage check: up to %d node(s) (%s)", nodes, "; ".join(sources))
+        problems = storage_problems(cfg, nodes)
         if problems:
+            problems.append(f"nodes counted from: {'; '.join(sources)}")
             raise ConfigError(problems, source="train preflight (storage)")
         check_worker_extras([p.recipe for p in planned])
-        data_ref = ray.put(_data_for_workers(data))
+        data_ref = ray.put(_data_for_workers(data)) if grid is None else None
+        refs = {n: ray.put(_data_for_workers(d)) for n, d in grid.data.items()} if grid is not None else {}
         workers = tc.max_concurrent or len(planned)
         with cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="luxit-train") as pool:
             futures = {
-                pool.submit(fit_model, p, data_ref, storage_root, tc, crash_at): p.recipe.name for p in planned
+                pool.submit(fit_model, p, refs.get(p.recipe.name, data_ref), storage_root, tc, crash_at): p.recipe.name
+                for p in planned
             }
             for fut in cf.as_completed(futures):
                 rows_by_name[futures[fut]] = fut.result()
@@ -520,6 +621,7 @@ def run_train(cfg: JobConfig, crash_at: dict[str, int] | None = None) -> dict[st
         "storage": storage_root,
         "rows": rows,
         "failed": failed,
-        "tables": {"Training sweep": {"columns": CLI_COLUMNS, "rows": table_rows}},
+        "tables": {"Training sweep": {"columns": CLI_COLUMNS, "rows": table_rows},
+                   **({"Grid variants": grid.table(rows)} if grid is not None else {})},
         "lines": lines,
     }

@@ -80,8 +80,11 @@ def test_bad_recipes_are_reported_together():
         load_job(JOBS / "train-smoke.yaml", ["train.models.1.lora.rank=4"])
     with pytest.raises(ConfigError, match="unknown model"):
         load_job(JOBS / "train-smoke.yaml", ["train.only=[nope]"])
-    with pytest.raises(ConfigError, match="deepspeed.enabled needs resources.use_gpu"):
-        load_job(JOBS / "train-smoke.yaml", ["train.models.0.deepspeed.enabled=true"])
+    # DeepSpeed runs on CPU workers too (its CPU accelerator over gloo: tests/train/test_deepspeed.py).
+    cpu_ds = load_job(
+        JOBS / "train-smoke.yaml", ["train.models.0.deepspeed.enabled=true", "train.models.0.optimizer=adamw_torch"]
+    ).train.models[0]
+    assert (cpu_ds.deepspeed.enabled, cpu_ds.resources.use_gpu) == (True, False)
 
 
 def test_optimizer_choice_uses_bitsandbytes_on_cpu_too():

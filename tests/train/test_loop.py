@@ -86,3 +86,25 @@ def test_transformers_pin_allows_the_dtype_keyword():
     [spec] = [d for d in deps if re.match(r"transformers\b", d)]
     low = tuple(int(x) for x in re.search(r">=\s*([\d.]+)", spec).group(1).split("."))
     assert low >= (4, 56)
+
+
+def test_eval_before_training_is_asked_of_the_trainer_only_on_a_fresh_start(tmp_path):
+    recipe = load_job(JOBS / "train-smoke.yaml").train.models[0]
+    fresh = _training_kwargs(TrainingArguments, recipe, tmp_path, "adamw_torch", False, False, True, eval_before=True)
+    resumed = _training_kwargs(TrainingArguments, recipe, tmp_path, "adamw_torch", False, False, True, eval_before=False)
+    no_eval = _training_kwargs(TrainingArguments, recipe, tmp_path, "adamw_torch", False, False, False, eval_before=True)
+    assert (fresh["eval_on_start"], resumed["eval_on_start"], no_eval["eval_on_start"]) == (True, False, False)
+
+
+def test_eval_loss_before_is_the_step_0_evaluation_kept_across_a_resume():
+    from luxit_ray.train.loop import eval_loss_before
+
+    # log_history as the Trainer restores it from a checkpoint, then extends it after the resume.
+    history = [
+        {"eval_loss": 2.75, "eval_runtime": 0.1, "epoch": 0, "step": 0},
+        {"loss": 2.6, "grad_norm": 1.0, "learning_rate": 1e-3, "epoch": 0.5, "step": 1},
+        {"loss": 2.4, "grad_norm": 1.0, "learning_rate": 1e-3, "epoch": 1.0, "step": 2},
+        {"eval_loss": 2.5, "epoch": 1.0, "step": 2},
+    ]
+    assert eval_loss_before(history) == 2.75
+    assert eval_loss_before(history[1:]) is None
