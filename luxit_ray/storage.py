@@ -18,11 +18,13 @@ def resolve(uri_or_path: str) -> tuple[pafs.FileSystem, str]:
 
 
 def join(base: str, *parts: str) -> str:
-    """Join URI or path parts with ``/`` (URIs never use the OS separator)."""
+    """Join URI or path parts with ``/`` (URIs never use the OS separator). A URI's query
+    (``s3://bucket/x?endpoint_override=...``: pyarrow's filesystem options) stays at the end."""
+    base, sep, query = base.partition("?") if "://" in base else (base, "", "")
     out = base.rstrip("/")
     for p in parts:
         out += "/" + p.strip("/")
-    return out
+    return out + sep + query
 
 
 def exists(uri: str) -> bool:

@@ -29,3 +29,11 @@ def test_json_round_trip_and_copy_over_uris(tmp_path):
     assert storage.local_copy(dst, str(tmp_path / "unused")) == str(copied)
     storage.write_text(storage.join(base, "notes.md"), "# Resultater\n")
     assert (tmp_path / "store" / "notes.md").read_text() == "# Resultater\n"
+
+
+def test_join_keeps_a_uris_query_at_the_end():
+    # pyarrow takes filesystem options in the query: a part joined after it broke the path
+    assert storage.join("s3://bucket/runs?endpoint_override=127.0.0.1:9000&scheme=http", "run-1", "/m/") == (
+        "s3://bucket/runs/run-1/m?endpoint_override=127.0.0.1:9000&scheme=http")
+    assert storage.join("s3://bucket/runs/", "a") == "s3://bucket/runs/a"
+    assert storage.join("/tmp/x?y", "a") == "/tmp/x?y/a"  # a local path has no query
