@@ -45,9 +45,21 @@ CHECK_EVERY_S = 1.0
 TASK_CPUS = 1.0
 
 
-class ChainStalled(LuxitError):
+def _timeout_base() -> type:
+    try:
+        from ray.data.exceptions import ExecutionTimeoutError
+    except ImportError:
+        return Exception
+    return ExecutionTimeoutError
+
+
+class ChainStalled(LuxitError, _timeout_base()):  # type: ignore[misc]
     """Nothing moved in the chain for the configured time while its actors or tasks waited for
-    resources the cluster no longer has."""
+    resources the cluster no longer has.
+
+    Also Ray Data's ``ExecutionTimeoutError`` (its own no-progress error): Ray Data then reports
+    it as a self-contained reason rather than printing its internal stack trace as a Ray bug.
+    """
 
 
 def _base() -> type:
