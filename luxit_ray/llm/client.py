@@ -672,15 +672,8 @@ class LLMClient:
 
     @staticmethod
     def _prompt_estimate(body: dict[str, Any]) -> int:
-        """Input tokens of a body whose usage was never seen (4 characters a token)."""
-        chars = len(body["prompt"]) if isinstance(body.get("prompt"), str) else 0
-        for m in body.get("messages", ()):
-            c = m.get("content")
-            if isinstance(c, str):
-                chars += len(c)
-        return chars // 4
-
-    def _estimate_tokens(self, body: dict[str, Any], params: SamplingConfig) -> int:
+        """Input tokens of a body whose usage was never seen (4 characters a token): the prompt,
+        or the messages' text (string contents and the text parts of list contents)."""
         chars = len(body["prompt"]) if isinstance(body.get("prompt"), str) else 0
         for m in body.get("messages", ()):
             c = m.get("content")
@@ -688,7 +681,11 @@ class LLMClient:
                 chars += len(c)
             elif isinstance(c, list):
                 chars += sum(len(p.get("text", "")) for p in c if isinstance(p, dict))
-        return chars // 4 + (params.max_tokens or 0)
+        return chars // 4
+
+    def _estimate_tokens(self, body: dict[str, Any], params: SamplingConfig) -> int:
+        """What the rate limiter reserves before a send: the input estimate plus the output budget."""
+        return self._prompt_estimate(body) + (params.max_tokens or 0)
 
     async def _send(self, body: dict[str, Any], params: SamplingConfig, t0: float,
                     path: str = CHAT_PATH) -> Completion:
