@@ -39,6 +39,7 @@ __all__ = [
     "Billing",
     "Ledger",
     "PaidBy",
+    "cached_share",
     "cached_tokens_of",
     "cost_usd",
     "read_ledger",
@@ -306,6 +307,11 @@ SPEND_FIELDS = ("requests", "sends", "prompt_tokens", "cached_tokens", "completi
                 "batch_requests", "cost_usd")
 
 
+def cached_share(counts: Mapping[str, Any]) -> float | None:
+    """The share of input tokens read from the provider's prompt cache (None: no input)."""
+    return round(counts["cached_tokens"] / counts["prompt_tokens"], 4) if counts["prompt_tokens"] else None
+
+
 def empty_spend() -> dict[str, Any]:
     """Zeroed spend counters."""
     d: dict[str, Any] = {k: 0 for k in SPEND_FIELDS}
@@ -359,7 +365,7 @@ def spend_by(entries: Iterable[Mapping[str, Any]], run_id: str, attempt: int,
             for part in ("this_attempt", "earlier_attempts", "total"):
                 slot[part]["cost_usd"] = round(slot[part]["cost_usd"], 6)
             t = slot["total"]
-            slot["cached_input_share"] = round(t["cached_tokens"] / t["prompt_tokens"], 4) if t["prompt_tokens"] else None
+            slot["cached_input_share"] = cached_share(t)
     return out
 
 

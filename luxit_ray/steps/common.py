@@ -163,7 +163,9 @@ def finish_slot(slot: dict[str, Any]) -> dict[str, Any]:
     """Round a usage slot's money and add its cached-input share."""
     for k in ("cost_usd", "cost_this_attempt_usd", "cost_earlier_attempts_usd", "saved_usd"):
         slot[k] = round(slot[k], 6)
-    slot["cached_input_share"] = round(slot["cached_tokens"] / slot["prompt_tokens"], 4) if slot["prompt_tokens"] else None
+    from luxit_ray.llm.spend import cached_share
+
+    slot["cached_input_share"] = cached_share(slot)
     return slot
 
 
@@ -183,7 +185,9 @@ def spend_totals(usage: dict[str, dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {k: sum(u.get(k, 0) for u in usage.values()) for k in keys}
     for k in ("cost_usd", "cost_this_attempt_usd", "cost_earlier_attempts_usd", "saved_usd"):
         out[k] = round(sum(u.get(k, 0.0) for u in usage.values()), 6)
-    out["cached_input_share"] = round(out["cached_tokens"] / out["prompt_tokens"], 4) if out["prompt_tokens"] else None
+    from luxit_ray.llm.spend import cached_share
+
+    out["cached_input_share"] = cached_share(out)
     return out
 
 
