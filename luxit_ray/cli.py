@@ -167,6 +167,16 @@ command("evaluate-glue")(_job_command)
 command("finetune-encoders")(_job_command)
 
 
+@command("report-grid")
+def cmd_report_grid(args: argparse.Namespace) -> int:
+    from luxit_ray.config import load_job
+    from luxit_ray.evaluate.grid_report import write_grid_report
+
+    cfg = load_job(args.job) if args.job else None
+    _print_summary(write_grid_report(args.run_dir, cfg, prior_sd=args.prior_sd))
+    return 0
+
+
 @command("build-headlines")
 def cmd_build_headlines(args: argparse.Namespace) -> int:
     from luxit_ray.evaluate.headlines import build_headline_task
@@ -392,6 +402,12 @@ def build_parser() -> argparse.ArgumentParser:
     _job_parser(sub, "evaluate", "score models on the exam and tasks (Table 4 layout, invalid rates, deltas)")
     _job_parser(sub, "evaluate-glue", "prompt LLMs on the glue tasks (label set in the prompt, malformed outputs counted)")
     _job_parser(sub, "finetune-encoders", "fine-tune encoders on the glue tasks on Ray Train, one run per seed")
+    p = sub.add_parser("report-grid", help="put a train.grid's variants side by side in the evaluation report: exam, "
+                                           "tasks, arena, and what each mixture part adds")
+    p.add_argument("run_dir", type=Path, help="run folder the grid was trained and evaluated in")
+    p.add_argument("--job", type=Path, default=None,
+                   help="job YAML with train.grid and its mixture (default: the run's config.yaml)")
+    p.add_argument("--prior-sd", type=float, default=None, help="arena prior, as `luxit arena report --prior-sd` (default 1.0)")
     p = sub.add_parser("build-headlines", help="build the headline acceptability task from a run's news seeds")
     p.add_argument("run_dir", type=Path, help="run folder whose prepare step wrote seeds/")
     p.add_argument("--out", type=Path, default=None, help="folder for the task files (default RUN_DIR/glue/headlines)")

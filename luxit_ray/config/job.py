@@ -15,7 +15,7 @@ from luxit_ray.config.export import ExportConfig
 from luxit_ray.config.glue import GlueConfig
 from luxit_ray.config.llm import CacheConfig, EndpointConfig, GenerateConfig, JudgeConfig
 from luxit_ray.config.magpie import MagpieConfig
-from luxit_ray.config.mixture import MixtureConfig
+from luxit_ray.config.mixture import MixtureConfig, chosen_variants, grid_variants
 from luxit_ray.config.prepare import FiltersConfig, SampleConfig, SourceConfig
 from luxit_ray.config.serve import ServeConfig
 from luxit_ray.config.train import TrainConfig
@@ -128,6 +128,14 @@ class JobConfig(StrictModel):
             unknown = [b for b in grid.backbones if b not in models]
             if unknown:
                 problems.append(f"train.grid.backbones: {unknown} are not under train.models ({models})")
+            if grid.mixture in self.mixtures and not unknown and self.train.only is not None:
+                # Which variants ``only`` names needs the mixture's parts: checked here, before Ray starts.
+                from luxit_ray.errors import ConfigError
+
+                try:
+                    chosen_variants(grid_variants(grid, self.mixtures[grid.mixture]), self.train.only)
+                except ConfigError as exc:
+                    problems += exc.problems
         return problems
 
 

@@ -11,15 +11,21 @@ The grid (``train.grid``) follows Latxa-Instruct (Sainz et al., 2025): every bac
 every chosen subset of one mixture's parts, and a variant is named
 ``exp_{backbone index}_{one 0/1 per part}`` (with the parts corpus, target instructions, English
 instructions that is Latxa's ``exp_{backbone}_{corpus}{target}{English}``, e.g. ``exp_2_101``).
+The variants follow from the config alone (:func:`grid_variants`, :func:`chosen_variants`), so
+training plans them and the evaluation report names them without either importing the other.
 """
 
 from __future__ import annotations
 
+import itertools
+import re
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field, model_validator
 
 from luxit_ray.config.base import StrictModel
+from luxit_ray.errors import ConfigError
 
 PartKind = Literal["instructions", "text"]
 
@@ -93,3 +99,106 @@ class GridConfig(StrictModel):
         "one instructions part.",
     )
     prefix: str = Field(default="exp", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Variant name prefix.")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One trial of the grid.
+
+    Attributes:
+        name: ``{prefix}_{backbone code}_{bits}``.
+        backbone: The backbone's recipe name (under train.models).
+        code: The backbone's code (its position in ``grid.backbones``).
+        parts: The mixture parts it trains on, in mixture order.
+        bits: One ``0``/``1`` per mixture part, in mixture order.
+    """
+
+    name: str
+    backbone: str
+    code: int
+    parts: tuple[str, ...]
+    bits: str
+
+
+def variant_name(prefix: str, code: int, bits: str) -> str:
+    """Latxa's name of a variant: ``exp_2_101``."""
+    return f"{prefix}_{code}_{bits}"
+
+
+def parse_variant_name(grid: GridConfig, name: str) -> tuple[int, str] | None:
+    """``(backbone code, bits)`` when ``name`` has the shape of a variant of ``grid``, else None.
+
+    Only the shape is checked (prefix, a backbone code in range, 0/1 bits): whether the bits are
+    one of the grid's subsets depends on the mixture (:func:`chosen_variants` checks that).
+    """
+    m = re.fullmatch(rf"{re.escape(grid.prefix)}_(\d+)_([01]+)", name)
+    if m is None or int(m.group(1)) >= len(grid.backbones):
+        return None
+    return int(m.group(1)), m.group(2)
+
+
+def bits_of(names: list[str], parts: tuple[str, ...]) -> str:
+    """One 0/1 per part name, in order."""
+    return "".join("1" if n in parts else "0" for n in names)
+
+
+def subsets(mixture: MixtureConfig, variants: list[list[str]] | str) -> list[tuple[str, ...]]:
+    """The part subsets of the grid, in mixture order, sorted by their bits.
+
+    ``all``: every non-empty subset with at least one instructions part (a model trained on raw
+    text alone is not an instructed model).
+
+    Raises:
+        ConfigError: an unknown part, an empty or repeated subset.
+    """
+    names = [p.name for p in mixture.parts]
+    if variants == "all":
+        instructed = {p.name for p in mixture.parts if p.kind == "instructions"}
+        out = [tuple(n for n, b in zip(names, mask, strict=True) if b)
+               for mask in itertools.product((0, 1), repeat=len(names))]
+        out = [s for s in out if instructed & set(s)]
+    else:
+        problems = []
+        out = []
+        for i, chosen in enumerate(variants):
+            unknown = sorted(set(chosen) - set(names))
+            if unknown:
+                problems.append(f"train.grid.variants.{i}: unknown part(s) {unknown}; parts are {names}")
+            elif not chosen:
+                problems.append(f"train.grid.variants.{i}: empty")
+            out.append(tuple(n for n in names if n in chosen))
+        dup = sorted({s for s in out if out.count(s) > 1})
+        if dup:
+            problems.append(f"train.grid.variants: repeated subset(s) {[list(d) for d in dup]}")
+        if problems:
+            raise ConfigError(problems, source="train.grid")
+    return sorted(out, key=lambda s: bits_of(names, s))
+
+
+def grid_variants(grid: GridConfig, mixture: MixtureConfig) -> list[Variant]:
+    """Every backbone x part subset, backbone-major, each named as Latxa does.
+
+    Raises:
+        ConfigError: a subset is invalid (:func:`subsets`).
+    """
+    names = [p.name for p in mixture.parts]
+    return [Variant(variant_name(grid.prefix, code, bits_of(names, parts)), backbone, code, parts, bits_of(names, parts))
+            for code, backbone in enumerate(grid.backbones) for parts in subsets(mixture, grid.variants)]
+
+
+def chosen_variants(variants: list[Variant], only: list[str] | None) -> list[Variant]:
+    """The variants ``train.only`` picks, in grid order: a variant by its name, or every variant of a
+    backbone by the backbone's name; all of them without ``only``.
+
+    Raises:
+        ConfigError: a name that is neither, with the names that are.
+    """
+    if only is None:
+        return list(variants)
+    backbones = list(dict.fromkeys(v.backbone for v in variants))
+    known = {v.name for v in variants} | set(backbones)
+    unknown = [n for n in only if n not in known]
+    if unknown:
+        raise ConfigError([f"train.only: {unknown} are neither variants of the grid nor its backbones; variants: "
+                           f"{[v.name for v in variants]}; backbones: {backbones}"], source="train.grid")
+    return [v for v in variants if v.name in only or v.backbone in only]

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from luxit_ray.config.base import StrictModel
-from luxit_ray.config.mixture import GridConfig
+from luxit_ray.config.mixture import GridConfig, parse_variant_name
 
 TemplateFamilyName = Literal["llama3", "gemma3", "qwen3", "glm4", "chatml"]
 
@@ -219,7 +219,9 @@ class TrainConfig(StrictModel):
         "one of these (the preflight refuses a node-local path).",
     )
     only: list[str] | None = Field(
-        default=None, description="Train only these model names (null: all); e.g. train.only=[qwen3-0.6b]."
+        default=None,
+        description="Train only these model names (null: all); e.g. train.only=[qwen3-0.6b]. With a grid: variant "
+        "names (train.only=[exp_0_101]) or backbone names (all that backbone's variants).",
     )
     max_concurrent: int | None = Field(
         default=None, ge=1,
@@ -260,16 +262,43 @@ class TrainConfig(StrictModel):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             problems.append(f"models: names must be unique (repeated: {dup})")
-        if self.only is not None:
+        if self.only is not None and self.grid is None:
             unknown = sorted(set(self.only) - set(names))
             if unknown:
                 problems.append(f"only: unknown model(s) {unknown}; models are {names}")
+        elif self.only is not None:
+            problems += self._grid_only_problems()
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
+    def _grid_only_problems(self) -> list[str]:
+        """``only`` under a grid: each name a backbone or shaped like one of its variants.
+
+        Whether a variant's bits are one of the grid's subsets depends on the mixture, which this
+        section does not hold: the grid's planning checks that before anything is trained
+        (:func:`~luxit_ray.config.mixture.chosen_variants`, listing the valid names).
+        """
+        grid = self.grid
+        assert grid is not None and self.only is not None
+        bad = [n for n in self.only if n not in grid.backbones and parse_variant_name(grid, n) is None]
+        if not bad:
+            return []
+        last = len(grid.backbones) - 1
+        return [f"only: {bad} are neither grid backbones ({grid.backbones}) nor variant names "
+                f"{grid.prefix}_<backbone code 0-{last}>_<one 0/1 per part of mixture {grid.mixture!r}> "
+                f"(e.g. {grid.prefix}_0_101)"]
+
     def selected(self) -> list[ModelRecipe]:
-        """The recipes this run trains (``only``, else all), in config order."""
+        """The recipes this run trains (``only``, else all), in config order.
+
+        With a grid, the backbones of the variants ``only`` picks (each variant trains a copy of
+        its backbone's recipe).
+        """
         if self.only is None:
             return list(self.models)
-        return [m for m in self.models if m.name in self.only]
+        if self.grid is None:
+            return [m for m in self.models if m.name in self.only]
+        codes = [parse_variant_name(self.grid, n) for n in self.only]
+        wanted = {self.grid.backbones[c[0]] for c in codes if c is not None} | set(self.only)
+        return [m for m in self.models if m.name in wanted and m.name in self.grid.backbones]

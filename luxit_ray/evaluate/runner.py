@@ -296,4 +296,16 @@ def run_evaluate(cfg: JobConfig, backend_factory: BackendFactory | None = None) 
     }
     run.mark_done(EVALUATION, counts)
     run.update_manifest(cfg, EVALUATION, counts)
-    return {"tables": report_mod.summary_tables(report), "lines": lines, "report": report, "run_dir": str(run.path)}
+    tables = report_mod.summary_tables(report)
+    if cfg.train is not None and cfg.train.grid is not None:
+        # A grid's variants side by side (exam, tasks, arena); ``luxit report-grid`` redoes it later.
+        from luxit_ray.evaluate.grid_report import write_grid_report
+
+        try:
+            grid = write_grid_report(run.path, cfg)
+        except LuxitError as exc:
+            lines.append(f"grid: not written ({exc})")
+        else:
+            tables.update(grid["tables"])
+            lines += grid["lines"]
+    return {"tables": tables, "lines": lines, "report": report, "run_dir": str(run.path)}

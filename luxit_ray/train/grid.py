@@ -8,7 +8,8 @@ corpus and English instructions). Here the components are the parts of a mixture
 (``train.grid.mixture``) in the order the mixture lists them, and the backbone code is the
 backbone's position in ``train.grid.backbones``.
 
-:func:`expand_grid` only computes the variants (pure: tested on exact names);
+:func:`expand_grid` only computes the variants (pure: tested on exact names; the naming itself lives in
+:mod:`luxit_ray.config.mixture`, where the evaluation report reads it too);
 :func:`plan_grid` writes each distinct part subset as a mixture folder of the run
 (:func:`luxit_ray.dataset.mixture.export_mixture`) and returns one recipe per variant, a copy of
 its backbone's recipe under the variant's name, which the sweep trains concurrently like any
@@ -17,82 +18,25 @@ other model.
 
 from __future__ import annotations
 
-import itertools
 import logging
 from dataclasses import dataclass
 from typing import Any
 
-from luxit_ray.config.mixture import GridConfig, MixtureConfig
+from luxit_ray.config.mixture import (
+    GridConfig,
+    MixtureConfig,
+    Variant,
+    chosen_variants,
+    grid_variants,
+)
 from luxit_ray.config.train import ModelRecipe
 from luxit_ray.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Variant:
-    """One trial of the grid.
-
-    Attributes:
-        name: ``{prefix}_{backbone code}_{bits}``.
-        backbone: The backbone's recipe name (under train.models).
-        code: The backbone's code (its position in ``grid.backbones``).
-        parts: The mixture parts it trains on, in mixture order.
-        bits: One ``0``/``1`` per mixture part, in mixture order.
-    """
-
-    name: str
-    backbone: str
-    code: int
-    parts: tuple[str, ...]
-    bits: str
-
-
-def variant_name(prefix: str, code: int, bits: str) -> str:
-    """Latxa's name of a variant: ``exp_2_101``."""
-    return f"{prefix}_{code}_{bits}"
-
-
-def subsets(mixture: MixtureConfig, variants: list[list[str]] | str) -> list[tuple[str, ...]]:
-    """The part subsets of the grid, in mixture order, sorted by their bits.
-
-    ``all``: every non-empty subset with at least one instructions part (a model trained on raw
-    text alone is not an instructed model).
-
-    Raises:
-        ConfigError: an unknown part, an empty or repeated subset.
-    """
-    names = [p.name for p in mixture.parts]
-    if variants == "all":
-        instructed = {p.name for p in mixture.parts if p.kind == "instructions"}
-        out = [tuple(n for n, b in zip(names, mask, strict=True) if b)
-               for mask in itertools.product((0, 1), repeat=len(names))]
-        out = [s for s in out if instructed & set(s)]
-    else:
-        problems = []
-        out = []
-        for i, chosen in enumerate(variants):
-            unknown = sorted(set(chosen) - set(names))
-            if unknown:
-                problems.append(f"train.grid.variants.{i}: unknown part(s) {unknown}; parts are {names}")
-            elif not chosen:
-                problems.append(f"train.grid.variants.{i}: empty")
-            out.append(tuple(n for n in names if n in chosen))
-        dup = sorted({s for s in out if out.count(s) > 1})
-        if dup:
-            problems.append(f"train.grid.variants: repeated subset(s) {[list(d) for d in dup]}")
-        if problems:
-            raise ConfigError(problems, source="train.grid")
-    return sorted(out, key=lambda s: bits_of(names, s))
-
-
-def bits_of(names: list[str], parts: tuple[str, ...]) -> str:
-    """One 0/1 per part name, in order."""
-    return "".join("1" if n in parts else "0" for n in names)
-
-
 def expand_grid(grid: GridConfig, mixture: MixtureConfig, recipes: list[ModelRecipe]) -> list[Variant]:
-    """Every backbone x part subset, backbone-major, each named as Latxa does.
+    """Every backbone x part subset, backbone-major, each named as Latxa does
+    (:func:`~luxit_ray.config.mixture.grid_variants`), its backbones checked against the recipes.
 
     Raises:
         ConfigError: a backbone is not a recipe name; a subset is invalid.
@@ -102,9 +46,7 @@ def expand_grid(grid: GridConfig, mixture: MixtureConfig, recipes: list[ModelRec
     if missing:
         raise ConfigError([f"train.grid.backbones: {missing} not under train.models ({sorted(known)})"],
                           source="train.grid")
-    names = [p.name for p in mixture.parts]
-    return [Variant(variant_name(grid.prefix, code, bits_of(names, parts)), backbone, code, parts, bits_of(names, parts))
-            for code, backbone in enumerate(grid.backbones) for parts in subsets(mixture, grid.variants)]
+    return grid_variants(grid, mixture)
 
 
 def variant_recipe(variant: Variant, recipes: list[ModelRecipe]) -> ModelRecipe:
@@ -114,13 +56,18 @@ def variant_recipe(variant: Variant, recipes: list[ModelRecipe]) -> ModelRecipe:
 
 
 def plan_grid(cfg: Any, run_path: Any) -> tuple[list[ModelRecipe], dict[str, str], list[Variant]]:
-    """Write every subset's mixture into the run folder and give one recipe and data folder per variant.
+    """Write the mixture of every subset the run trains into the run folder and give one recipe and
+    data folder per variant.
+
+    ``train.only`` narrows the grid to the variants it names (or to every variant of a backbone it
+    names), so ``train.only=[exp_0_101]`` trains that one variant and writes only its mixture.
 
     Returns:
         The variants' recipes, ``{variant name: data folder}`` and the variants.
 
     Raises:
-        ConfigError: the grid names an unknown mixture or backbone.
+        ConfigError: the grid names an unknown mixture or backbone; ``train.only`` names something
+            that is neither a variant nor a backbone of the grid (checked before anything is written).
     """
     from luxit_ray.dataset.mixture import export_mixture
 
@@ -129,12 +76,13 @@ def plan_grid(cfg: Any, run_path: Any) -> tuple[list[ModelRecipe], dict[str, str
     mixture = (cfg.mixtures or {}).get(grid.mixture)
     if mixture is None:
         raise ConfigError([f"train.grid.mixture: {grid.mixture!r} is not under mixtures"], source="train.grid")
-    variants = expand_grid(grid, mixture, list(tc.models))
+    every = expand_grid(grid, mixture, list(tc.models))
+    variants = chosen_variants(every, tc.only)
     folders: dict[tuple[str, ...], str] = {}
     for v in variants:
         if v.parts not in folders:
             folders[v.parts] = str(export_mixture(run_path, grid.mixture, mixture, list(v.parts), v.bits).resolve())
-    log.info("grid: %d variants (%s)", len(variants), ", ".join(v.name for v in variants))
+    log.info("grid: %d of %d variants (%s)", len(variants), len(every), ", ".join(v.name for v in variants))
     return ([variant_recipe(v, list(tc.models)) for v in variants], {v.name: folders[v.parts] for v in variants},
             variants)
 
