@@ -30,9 +30,19 @@ Usage::
     python bench/llm_stage_throughput.py --modes streamed,two-pass --configs 1024:2:lognormal
     python bench/llm_stage_throughput.py --seeds 100000 --configs 4096:8:lognormal --hedge 0.75
 
-A configuration is ``IN_FLIGHT:LATENCY_S:SHAPE`` with SHAPE ``fixed`` or ``lognormal`` (median
-LATENCY_S, p99 4x LATENCY_S: 2 s / 8 s as in the issue). IN_FLIGHT is split over ``--actors``
+A configuration is ``IN_FLIGHT:LATENCY_S:SHAPE`` with SHAPE ``fixed``, ``lognormal`` (median
+LATENCY_S, p99 4x LATENCY_S: 2 s / 8 s as in the issue) or ``reasoning`` (the endpoint's
+reasoning-model profile: answer time from the answer's length, median 2 s, p99 20 s, 0.1% of
+answers at 60-120 s; LATENCY_S is then only a label). IN_FLIGHT is split over ``--actors``
 actors per stage (``max_in_flight`` = IN_FLIGHT / actors).
+
+A streamed run (``--modes streamed``, what ``luxit run`` does) also gets the judge's figure end
+to end: its requests x mean answer time / (in flight x time from the run's first generate
+request to the judge's last answer), beside what a perfect streamed client reaches on the same
+draws (``streamed_bound``). ``--endpoint-alone`` measures in the same invocation what the local
+endpoint can serve on this machine with nothing but a bare aiohttp loop in front of it, at the
+in-flight count of both steps together, so a limit of the endpoint is not read as one of the
+stages.
 """
 
 from __future__ import annotations
@@ -96,13 +106,15 @@ def write_seeds(run_dir: Path, n: int, layout: str) -> None:
 
 def job(out: Path, base_url: str, actors: int, in_flight: int, batch: int | None, latency: float,
         rows_per_slot: float | None = None, hedge: float | None = None, hedge_budget: float | None = None,
-        hedge_copies: int | None = None) -> Any:
+        hedge_copies: int | None = None, shape: str = "fixed") -> Any:
     """The job config of one measured run."""
     from luxit_ray.config import job_from_dict
 
     per_actor = max(1, in_flight // actors)
+    # The reasoning profile's slowest answers take up to 120 s: the client must wait for them.
+    timeout = 240.0 if shape == "reasoning" else max(60.0, latency * 20)
     ep = {"base_url": base_url, "structured_output": "json_schema", "max_in_flight": per_actor,
-          "timeout_s": max(60.0, latency * 20), "max_retries": 4, "backoff_base_s": 0.2, "backoff_max_s": 2.0}
+          "timeout_s": timeout, "max_retries": 4, "backoff_base_s": 0.2, "backoff_max_s": 2.0}
     if hedge:
         ep["hedge_quantile"] = hedge
         if hedge_budget:
@@ -203,7 +215,7 @@ def greedy_makespan(latencies: Any, in_flight: int) -> float:
 
 def simulated_client(requests: int, in_flight: int, *, actors: int = 1, batch: int = 1, rows_per_slot: float = 1.0,
                      quantile: float | None = None, budget: float = 0.05, copies: int = 1,
-                     p99_over_median: float = 4.0, seed: int = 0) -> tuple[float, int]:
+                     p99_over_median: float = 4.0, seed: int = 0, draw: Any = None) -> tuple[float, int]:
     """Fraction of ideal, and copies sent, of a simulated client on ``requests`` log-normal
     answers (no start-up cost: every slot can be filled at t = 0).
 
@@ -226,7 +238,11 @@ def simulated_client(requests: int, in_flight: int, *, actors: int = 1, batch: i
 
     sigma = math.log(p99_over_median) / NormalDist().inv_cdf(0.99)
     delay = math.exp(sigma * NormalDist().inv_cdf(quantile)) if quantile else math.inf
-    draws = iter(np.exp(sigma * np.random.default_rng(seed).standard_normal(requests * (copies + 1))).tolist())
+    if draw is None:
+        draws = iter(np.exp(sigma * np.random.default_rng(seed).standard_normal(requests * (copies + 1))).tolist())
+    else:  # answer times from a profile: ``draw(rng)`` -> seconds
+        rng = __import__("random").Random(seed)
+        draws = iter([draw(rng) for _ in range(requests * (copies + 1))])
     slots_each = in_flight // actors
     most_calls = max(1, math.ceil(rows_per_slot * slots_each / batch))
     calls = math.ceil(requests / batch)
@@ -383,6 +399,76 @@ def perfect_bound(requests: int, in_flight: int, p99_over_median: float = 4.0, s
     return float(lat.sum() / (in_flight * greedy_makespan(lat, in_flight)))
 
 
+def first_sends(entries: list[dict[str, Any]]) -> tuple[list[float], list[float]]:
+    """(start time, drawn answer time) of each request's first send, in the order they started."""
+    seen: set[Any] = set()
+    starts, draws = [], []
+    for e in sorted((e for e in entries if "t_end" in e), key=lambda e: e["t"]):
+        key = e.get("key")
+        if key is None or key not in seen:
+            seen.add(key)
+            starts.append(e["t"])
+            draws.append(e.get("d", e["t_end"] - e["t"]))
+    return starts, draws
+
+
+def streamed_bound(generate: list[float], judge: list[float], in_flight: int) -> float:
+    """Fraction of ideal, end to end, of a perfect streamed client on these answer times.
+
+    ``in_flight`` slots per step, each refilled the instant it frees: generate's requests from
+    t = 0 in the given order; every generate answer releases its share of the judge's requests
+    (``len(judge) / len(generate)`` of them, in the given order) to the judge's own slots, which
+    take each as soon as it is released and a slot is free. The figure is the judge's requests x
+    mean answer time / (in flight x the time its last answer ends), as the benchmark counts the
+    real run's (from the first generate request)."""
+    slots = [0.0] * in_flight
+    ends = []
+    for d in generate:
+        start = heapq.heappop(slots)
+        ends.append(start + d)
+        heapq.heappush(slots, start + d)
+    ends.sort()
+    per_seed = len(judge) / len(generate)
+    slots = [0.0] * in_flight
+    last = 0.0
+    for j, d in enumerate(judge):
+        release = ends[min(len(ends) - 1, int(j / per_seed))]
+        start = max(release, heapq.heappop(slots))
+        heapq.heappush(slots, start + d)
+        last = max(last, start + d)
+    return sum(judge) / (in_flight * last)
+
+
+def streamed_figures(gen: list[dict[str, Any]], judge: list[dict[str, Any]], in_flight: int) -> dict[str, Any]:
+    """The judge end to end in a streamed run, from the endpoint's log: its requests x mean
+    answer time / (in flight x time from the run's first generate request to its last answer),
+    and the same for a perfect streamed client on the first sends' answer times."""
+    import numpy as np
+
+    t0 = min(e["t"] for e in gen)
+    ok = [e for e in judge if "t_end" in e and e.get("status") != "cancelled"]
+    sent = [e for e in judge if "t_end" in e]
+    t1 = max(e["t_end"] for e in sent)
+    mean = float(np.mean([e.get("d", e["t_end"] - e["t"]) for e in sent]))
+    figure = len(ok) * mean / (in_flight * (t1 - t0))
+    bound = streamed_bound(first_sends(gen)[1], first_sends(judge)[1], in_flight)
+    return {"judge_end_to_end": round(figure, 3), "perfect_streamed": round(bound, 3),
+            "of_perfect": round(figure / bound, 3), "wall_s": round(t1 - t0, 1),
+            "endpoint_rps": round((len(gen) + len(judge)) / (t1 - t0), 1)}
+
+
+def endpoint_alone(in_flight: int, latency: float, duration: float = 24.0) -> dict[str, Any]:
+    """What the local endpoint serves on this machine with a bare aiohttp loop in front of it
+    (``bench/llm_throughput.py``, fixed ``latency``): requests/s, and the share of
+    ``in_flight / latency`` that is."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as f:
+        subprocess.run([sys.executable, str(ROOT / "bench" / "llm_throughput.py"), "--configs",
+                        f"{in_flight}:{latency:g}", "--clients", "aiohttp", "--duration", str(duration),
+                        "--json", f.name], check=True, stdout=subprocess.DEVNULL)
+        r = json.loads(Path(f.name).read_text())["results"][0]
+    return {"in_flight": in_flight, "latency_s": latency, "rps": r.get("rps"), "ratio": r.get("ratio")}
+
+
 def plot(path: Path, title: str, steps: dict[str, dict[str, Any]], in_flight: int, origin: float | None = None) -> None:
     """In-flight requests over time, one line per step, with the configured count."""
     import matplotlib
@@ -390,7 +476,7 @@ def plot(path: Path, title: str, steps: dict[str, dict[str, Any]], in_flight: in
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 3.6), dpi=110)
+    fig, ax = plt.subplots(figsize=(9, 4.4), dpi=110)
     for name, fig_data in steps.items():
         if "series" not in fig_data:
             continue
@@ -403,7 +489,8 @@ def plot(path: Path, title: str, steps: dict[str, dict[str, Any]], in_flight: in
     ax.set_ylabel("requests in flight")
     ax.set_ylim(0, in_flight * 1.15)
     ax.set_title("\n".join(textwrap.wrap(title, 105)), fontsize=10)
-    ax.legend(loc="lower center", fontsize=8, ncol=2)
+    # Below the axes, never over the curves (a step's in-flight line spans the whole height).
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=8, ncol=2, frameon=False)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -431,12 +518,13 @@ def run_once(mode: str, seeds: int, layout: str, in_flight: int, latency: float,
         env_before = os.environ.get("LUXIT_BENCH_FAULTS")
         os.environ["LUXIT_BENCH_FAULTS"] = "1" if faults else "0"
         srv = spawn_server(latency=latency, latency_p99=4 * latency if shape == "lognormal" else None,
-                           log_path=log_path, log_light=True, script="bench.scripted_llm:reply", nice=ENDPOINT_NICE)
+                           log_path=log_path, log_light=True, script="bench.scripted_llm:reply", nice=ENDPOINT_NICE,
+                           profile="reasoning" if shape == "reasoning" else None)
         if env_before is None:
             os.environ.pop("LUXIT_BENCH_FAULTS", None)
         try:
             cfg = job(out, srv.base_url, actors, in_flight, batch, latency, rows_per_slot, hedge, hedge_budget,
-                      hedge_copies)
+                      hedge_copies, shape)
             runs_mod = __import__("luxit_ray.runs", fromlist=["init_ray"])
             runs_mod.init_ray(cfg)  # started outside the timed part, as a warm cluster would be
             t0 = time.monotonic()
@@ -464,6 +552,9 @@ def run_once(mode: str, seeds: int, layout: str, in_flight: int, latency: float,
         if es:
             figures[name]["offset_s"] = min(e["t"] for e in es) - first
     total_requests = sum(f.get("requests", 0) for f in figures.values())
+    streamed = None
+    if mode == "streamed" and by_model["generate"] and by_model["judge"]:
+        streamed = streamed_figures(by_model["generate"], by_model["judge"], in_flight)
     # What differs from the defaults, in the file name and in the title alike.
     variant = [(f"-hedge{hedge:g}", f", hedged at p{hedge * 100:g}")] if hedge else []
     if hedge and hedge_budget:
@@ -477,9 +568,10 @@ def run_once(mode: str, seeds: int, layout: str, in_flight: int, latency: float,
     if steps != ("generate", "judge") and mode == "two-pass":
         variant.append(("-" + "-".join(steps), ", " + " and ".join(steps) + " only"))
     tag = f"{mode}-{in_flight}-{latency:g}s-{shape}-{layout}-{seeds // 1000}k" + "".join(t for t, _ in variant)
+    answers = "the reasoning profile" if shape == "reasoning" else f"{latency:g} s {shape}"
     plot(png_dir / f"inflight-{tag}.png",
-         f"{mode}: {seeds} seeds, {in_flight} in flight ({actors} actors x {in_flight // actors}), "
-         f"{latency:g} s {shape}, {layout} seed file(s)" + "".join(t for _, t in variant),
+         f"{mode}: {seeds} seeds, {in_flight} in flight per step ({actors} actors x {in_flight // actors}), "
+         f"{answers}, {layout} seed file(s)" + "".join(t for _, t in variant),
          figures, in_flight)
     gm = manifest["steps"]["generate"]
     jm = manifest["steps"].get("judge", {"kept": None, "judge_errors": None, "retries": 0})
@@ -497,6 +589,7 @@ def run_once(mode: str, seeds: int, layout: str, in_flight: int, latency: float,
         "cpu_s_by_process": memory.cpu_by_name(),
         "peak_pss_gib": round(memory.peak / 2**30, 2), "driver_peak_pss_gib": round(memory.driver_peak / 2**30, 2),
         "steps": {k: {kk: vv for kk, vv in v.items() if kk not in ("series", "offset_s")} for k, v in figures.items()},
+        "streamed": streamed,
     }
 
 
@@ -532,6 +625,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="two-pass mode: which steps to run, in order (generate alone leaves the judge out)")
     p.add_argument("--faults", action="store_true", help="1 in 200 first attempts get a 429, 1 in 200 a 503")
     p.add_argument("--client-only", action="store_true", help="also run the client alone at each configuration")
+    p.add_argument("--endpoint-alone", action="store_true",
+                   help="also measure the endpoint alone (bare aiohttp) at both steps' in-flight count, fixed latency")
     p.add_argument("--png-dir", default=str(ROOT / "docs" / "bench"))
     p.add_argument("--json", default=None, help="write every figure here")
     p.add_argument("--bounds", action="store_true",
@@ -564,12 +659,14 @@ def main(argv: list[str] | None = None) -> None:
                             for seed in range(3)]
                     cells.append(f"{sum(runs) / 3:.3f} ({min(runs):.2f}-{max(runs):.2f})")
                 print(f"{n:,} | {label} | " + " | ".join(cells), flush=True)
+        rows_per_slot_bounds(sorted({int(c.split(":")[0]) for c in args.configs.split(",")}))
         return
     import logging
 
     logging.basicConfig(level=logging.WARNING)
     results = []
     load = os.getloadavg()
+    alone: dict[tuple[int, float], dict[str, Any]] = {}
     for spec in args.configs.split(","):
         n, lat, shape = spec.split(":")
         for mode in args.modes.split(","):
@@ -580,12 +677,53 @@ def main(argv: list[str] | None = None) -> None:
                              copies, tuple(args.steps.split(",")))
                 if args.client_only:
                     r["client_only"] = client_only(int(n), float(lat))
+                if args.endpoint_alone:
+                    both = (2 * int(n), float(lat))  # generate and judge at once, as a streamed run holds them
+                    if both not in alone:
+                        alone[both] = endpoint_alone(*both)
+                        print(f"  endpoint alone: {alone[both]['rps']} req/s at {both[0]} in flight / {both[1]:g} s "
+                              f"fixed ({alone[both]['ratio']} of {both[0] / both[1]:g})", flush=True)
+                    r["endpoint_alone"] = alone[both]
                 results.append(r)
                 print(_line(r), flush=True)
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; at end: "
           + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+def rows_per_slot_bounds(in_flights: list[int], sizes: tuple[int, ...] = (20_000, 100_000),
+                         values: tuple[float, ...] = (4, 6, 8, 12, 16, 24)) -> None:
+    """Print the simulated stage without hedging (4 actors, calls of the default size) against
+    the perfect send-once client on the same draws, by ``rows_per_slot``, for each answer shape:
+    fixed, log-normal (p99 = 4x median) and the endpoint's reasoning profile."""
+    import math
+    import random
+    from statistics import NormalDist
+
+    from tests.openai_server import PROFILES
+
+    sigma = math.log(4.0) / NormalDist().inv_cdf(0.99)
+    shapes = {"fixed": lambda rng: 1.0, "log-normal": lambda rng: math.exp(rng.gauss(0.0, sigma)),
+              "reasoning": lambda rng: PROFILES["reasoning"].draw(rng)[1]}
+    print("\nthe stage without hedging, as a share of the perfect send-once client on the same draws "
+          "(mean of 2 seeds), by rows_per_slot")
+    print("in flight | answers | requests | " + " | ".join(f"{v:g}" for v in values))
+    for n in in_flights:
+        batch = min(128, max(16, n // 4 // 4))
+        for name, draw in shapes.items():
+            for k in sizes:
+                cells = []
+                for v in values:
+                    shares = []
+                    for seed in range(2):
+                        rng = random.Random(seed)
+                        lat = [draw(rng) for _ in range(k)]
+                        perfect = sum(lat) / (n * greedy_makespan(lat, n))
+                        got = simulated_client(k, n, actors=4, batch=batch, rows_per_slot=v, seed=seed, draw=draw)[0]
+                        shares.append(got / perfect)
+                    cells.append(f"{sum(shares) / len(shares):.3f}")
+                print(f"{n:,} | {name} | {k:,} | " + " | ".join(cells), flush=True)
 
 
 def _hedging(quantiles: str, copies: str) -> list[tuple[str, int | None]]:
@@ -613,6 +751,11 @@ def _line(r: dict[str, Any]) -> str:
                          f"drain {s['idle_drain']} ({s['drain_s']} s)"
                          + (f"; last 0.1% of answers never copied: {s['last_permille_never_copied']}"
                             if r.get("hedge_quantile") else ""))
+    if r.get("streamed"):
+        st = r["streamed"]
+        parts.append(f"  judge end to end (from the first generate request): {st['judge_end_to_end']:.3f} of ideal; "
+                     f"a perfect streamed client: {st['perfect_streamed']:.3f} ({st['of_perfect']:.3f} of it); "
+                     f"wall {st['wall_s']} s, endpoint served {st['endpoint_rps']} req/s")
     parts.append("  CPU s by process: " + ", ".join(f"{k} {v}" for k, v in list(r["cpu_s_by_process"].items())[:8]))
     if "client_only" in r:
         parts.append(f"  client alone (no Ray): ratio {r['client_only']['ratio']}, "

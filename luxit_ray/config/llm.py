@@ -166,10 +166,12 @@ class GenerateConfig(StrictModel):
                     "the driver tracks; a larger call waits longer for its slowest answer).",
     )
     rows_per_slot: float = Field(
-        default=4, ge=1, le=64,
-        description="Rows each actor holds per request slot (max_in_flight). A call ends with its slowest row, "
-                    "so the finished rows of a batch wait; the spare rows refill their slots. 4 keeps every "
-                    "slot busy with log-normal answer times (p99 = 4x median); raise it for heavier tails.",
+        default=16, ge=1, le=64,
+        description="Rows each actor may hold per request slot (max_in_flight): a ceiling on the calls it takes at "
+                    "once. A call ends with its slowest row, so its answered rows wait; the actor's other calls "
+                    "refill the freed slots. How many calls wait on a straggler follows the endpoint's tail; 16 "
+                    "covers a reasoning model's (p99 10x median, 0.1% of answers at 30-60x) and costs nothing with "
+                    "even answer times (BENCHMARKS.md). Memory per actor: that many rows.",
     )
     num_cpus: float = Field(default=0.25, gt=0, description="CPUs reserved per actor (I/O bound: a fraction).")
     max_error_rate: float = Field(default=0.1, ge=0, le=1, description="The run fails when more seeds than this share error.")
@@ -213,8 +215,8 @@ class JudgeConfig(StrictModel):
         default=None, ge=1, description="Rows per map_batches call; null: max_in_flight / 4, 16 to 128.",
     )
     rows_per_slot: float = Field(
-        default=4, ge=1, le=64,
-        description="Rows each actor holds per request slot (see generate.rows_per_slot).",
+        default=16, ge=1, le=64,
+        description="Rows each actor may hold per request slot (see generate.rows_per_slot).",
     )
     num_cpus: float = Field(default=0.25, gt=0, description="CPUs reserved per actor.")
     max_error_rate: float = Field(default=0.1, ge=0, le=1, description="The run fails when more pairs than this share error.")

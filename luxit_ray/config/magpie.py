@@ -67,7 +67,7 @@ class MagpieConfig(StrictModel):
     batch_size: int | None = Field(
         default=None, ge=1, description="Rows per map_batches call; null: max_in_flight / 4, 16 to 128."
     )
-    rows_per_slot: float = Field(default=4, ge=1, le=64, description="Rows an actor holds per request slot.")
+    rows_per_slot: float = Field(default=16, ge=1, le=64, description="Rows an actor may hold per request slot (see generate.rows_per_slot).")
     num_cpus: float = Field(default=0.25, gt=0, description="CPUs reserved per actor (I/O bound: a fraction).")
     max_error_rate: float = Field(
         default=0.1, ge=0, le=1, description="A step fails when more of its requests than this share error."

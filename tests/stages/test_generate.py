@@ -241,10 +241,10 @@ def test_map_batches_args_hold_rows_per_slot_times_the_in_flight_count():
                  "b": EndpointConfig(base_url="http://y/v1", model="n", max_in_flight=100)}
     g = GenerateStage.map_batches_args(GenerateConfig(endpoint="a", concurrency=4, batch_size=64), endpoints)
     assert (g["compute"].min_size, g["compute"].max_size) == (4, 4)
-    # 4 rows per slot x 256 slots / 64 rows per call = 16 calls at once, and no more sent
-    assert (g["compute"].max_concurrent_calls_per_actor, g["compute"].max_tasks_in_flight_per_actor) == (16, 16)
+    # 16 rows per slot x 256 slots / 64 rows per call = 64 calls at once, and no more sent
+    assert (g["compute"].max_concurrent_calls_per_actor, g["compute"].max_tasks_in_flight_per_actor) == (64, 64)
     assert (g["batch_size"], g["num_cpus"], g["batch_format"]) == (64, 0.25, "pyarrow")
-    assert calls_at_once(g) == 4 * 16
+    assert calls_at_once(g) == 4 * 64
     from luxit_ray.stages.judge import JudgeStage
 
     j = JudgeStage.map_batches_args(JudgeConfig(judges=[{"name": "x", "endpoint": "a"}, {"name": "y", "endpoint": "b"}],
@@ -286,6 +286,6 @@ def test_default_batch_size_is_a_quarter_of_the_slots():
         eps = {"a": EndpointConfig(base_url="http://x/v1", model="m", max_in_flight=max_in_flight)}
         return GenerateStage.map_batches_args(GenerateConfig(endpoint="a"), eps)
 
-    # a quarter of the slots, 16..128 rows per call: 16 calls per actor at rows_per_slot 4 between
+    # a quarter of the slots, 16..128 rows per call: 64 calls per actor at rows_per_slot 16 between
     assert [(a["batch_size"], a["compute"].max_concurrent_calls_per_actor) for a in map(args, (16, 256, 1024, 4096))] == [
-        (16, 4), (64, 16), (128, 32), (128, 128)]
+        (16, 16), (64, 64), (128, 128), (128, 512)]
