@@ -36,3 +36,15 @@ def test_calls_waiting_for_their_slowest_row_leave_slots_idle():
     tight, _ = simulated_client(20_000, 256, actors=4, batch=16, rows_per_slot=1.0, seed=0)
     roomy, _ = simulated_client(20_000, 256, actors=4, batch=16, rows_per_slot=6.0, seed=0)
     assert tight < roomy and tight < pool
+
+
+def test_streamed_bound_releases_the_judges_requests_with_their_generate_answer():
+    from bench.llm_stage_throughput import streamed_bound
+
+    # One slot per step: generate answers at 1 and 2 s, each releasing two 1 s judge requests;
+    # the judge runs 1-2, 2-3, 3-4, 4-5: 4 s of answers over 5 s of one slot.
+    assert streamed_bound([1.0, 1.0], [1.0] * 4, 1) == 4 / 5
+    # Two slots: both generate answers at 1 s, the judge runs two waves, 1-2 and 2-3.
+    assert streamed_bound([1.0, 1.0], [1.0] * 4, 2) == 4 / (2 * 3)
+    # A slow generate answer holds back only its own seed's judging.
+    assert streamed_bound([1.0, 5.0], [1.0] * 4, 2) == 4 / (2 * 6)
