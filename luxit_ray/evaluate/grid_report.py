@@ -20,8 +20,9 @@ that part, averaged over every such pair where both were scored.
 
 :func:`build_grid_section` is pure; :func:`grid_markdown` and :func:`grid_tables` present its
 result; :func:`write_grid_report` (``luxit report-grid RUN_DIR``) puts it under ``grid`` in
-``evaluation/report.json`` and at the end of ``report.md``. ``luxit evaluate`` rewrites both
-without it, and votes keep coming in, so the command is meant to be rerun.
+``evaluation/report.json`` and at the end of ``report.md``. ``luxit evaluate`` calls it at its
+end when its job has a grid; glue results and arena votes come later, so the command is meant to
+be rerun.
 """
 
 from __future__ import annotations
