@@ -37,6 +37,8 @@ _COUNTERS = (
     "reasoning_tokens",
     "hedges",  # copies sent (luxit_ray.llm.hedge); each may be billed
     "hedge_wins",  # copies that answered first
+    "calls",  # batches of requests a stage sent together (one map_batches call)
+    "straggler_row_s",  # row-seconds answered rows of a call waited for its slowest (see LLMClient)
 )
 _FLUSH_EVERY_S = 1.0
 
@@ -194,6 +196,14 @@ class AccountantHandle:
                 kinds = c["errors_by_kind"]
                 kinds[completion.error_kind] = kinds.get(completion.error_kind, 0) + 1
         self.maybe_flush()
+
+    def call_done(self, stage: str, model: str, straggler_row_s: float) -> None:
+        """Count one call of many requests and the row-seconds its answered rows waited for its
+        slowest one (what a step's ``rows_per_slot`` has to cover)."""
+        with self._lock:
+            c = self._pending[(stage, model)]
+            c["calls"] += 1
+            c["straggler_row_s"] += straggler_row_s
 
     def rows_done(self, stage: str, n: int) -> None:
         """Report rows finished by a stage (for :meth:`Accountant.projected`)."""

@@ -624,13 +624,20 @@ class LLMClient:
         requests: list[tuple[list[dict[str, Any]], dict[str, Any] | None]],
         sampling: SamplingConfig | None,
     ) -> list[Completion]:
+        t0 = time.monotonic()
         tasks = [
             asyncio.ensure_future(self.chat(r[0], response_format=r[1], sampling=sampling,
                                             cache_hint=r[2] if len(r) > 2 else None))
             for r in requests
         ]
         try:
-            return list(await asyncio.gather(*tasks))
+            done = list(await asyncio.gather(*tasks))
+            # Each answered row waits from its answer to the call's slowest: row-seconds a step's
+            # spare rows (rows_per_slot) must cover, measured on the endpoint's own tail.
+            wall = time.monotonic() - t0
+            self.accountant.call_done(self.stage, self.endpoint.model,
+                                      sum(max(0.0, wall - c.latency_s) for c in done if not c.cache_hit))
+            return done
         except BaseException:
             for t in tasks:
                 t.cancel()

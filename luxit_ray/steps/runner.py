@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -251,6 +252,9 @@ def _run_chain(cfg: JobConfig, run: runs.RunDir, chain: list[LLMStep], shared: d
     info = {"wall_s": round(time.monotonic() - t0, 1)}
     if len(chain) > 1:
         info["streamed"] = [s.name for s in chain]
+    held = stragglers(cfg, chain, accountant.snapshot(), info["wall_s"])
+    for step in chain:
+        extra.setdefault(step.name, {})["stragglers"] = held[step.name]
     summaries = []
     failure: ErrorRateExceeded | None = None
     for step in chain:
@@ -262,6 +266,30 @@ def _run_chain(cfg: JobConfig, run: runs.RunDir, chain: list[LLMStep], shared: d
     if failure is not None:
         raise failure
     return summaries
+
+
+def stragglers(cfg: JobConfig, chain: list[LLMStep], snapshot: dict[str, Any], wall_s: float) -> dict[str, dict[str, Any]]:
+    """Per step: the rows per request slot its calls held while waiting for their slowest row,
+    from the row-seconds its clients measured (:meth:`AccountantHandle.call_done`), against its
+    ``rows_per_slot`` ceiling. Each slot needs its own row plus those: a step whose need comes
+    near the ceiling leaves slots idle, and a warning says so with the figure to set.
+
+    The figure follows the endpoint's observed tail: ~0 with even answer times, 2-5 with a
+    log-normal one, ~10 with a reasoning model's (BENCHMARKS.md)."""
+    out = {}
+    for step in chain:
+        args = step.stage.map_batches_args(step.section, cfg.endpoints)
+        ceiling = float(step.section.rows_per_slot)
+        slots = calls_at_once(args) * args["batch_size"] / ceiling
+        row_s = sum(c.get("straggler_row_s", 0.0) for stage, by_model in snapshot.get("by_stage", {}).items()
+                    if stage == step.name or stage.startswith(step.name + ":") for c in by_model.values())
+        need = row_s / (slots * wall_s) if slots and wall_s else 0.0
+        out[step.name] = {"rows_held_per_slot": round(need, 2), "rows_per_slot": ceiling}
+        if 1.0 + need > 0.75 * ceiling:
+            log.warning("%s: calls waiting for their slowest answer held %.1f rows per request slot, near the "
+                        "ceiling of %g (%s.rows_per_slot): slots may have idled; set it to %d or more",
+                        step.name, need, ceiling, step.name, math.ceil(2 * (1.0 + need)))
+    return out
 
 
 class _llm_data_context:  # noqa: N801 - used like a function

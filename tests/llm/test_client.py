@@ -330,3 +330,17 @@ def test_flex_tier_and_prompt_cache_key_go_out_and_resource_unavailable_is_retri
         client.chat_many([([{"role": "user", "content": "Moien"}], None, "lbwiki:42")])
     assert "service_tier" not in openai_server.requests[0]["body"]
     assert "prompt_cache_key" not in openai_server.requests[0]["body"]
+
+
+def test_a_call_counts_the_row_seconds_its_answered_rows_wait_for_its_slowest(openai_server, endpoint):
+    from luxit_ray.llm.accounting import AccountantHandle
+
+    # Three rows answer at once, one after 0.6 s: the three wait ~0.6 s each for it.
+    openai_server.set_script(lambda req: Reply(content="ok", delay=0.6 if req.user_text == "slow" else 0.0))
+    accountant = AccountantHandle.local()
+    client = LLMClient("local", endpoint(max_in_flight=8), accountant=accountant, stage="generate")
+    client.chat_many([(_user(t), None) for t in ("a", "b", "c", "slow")])
+    client.close()
+    counters = accountant.snapshot()["by_stage"]["generate"]["test-model"]
+    assert counters["calls"] == 1
+    assert 3 * 0.5 < counters["straggler_row_s"] < 3 * 0.75

@@ -289,3 +289,28 @@ def test_default_batch_size_is_a_quarter_of_the_slots():
     # a quarter of the slots, 16..128 rows per call: 64 calls per actor at rows_per_slot 16 between
     assert [(a["batch_size"], a["compute"].max_concurrent_calls_per_actor) for a in map(args, (16, 256, 1024, 4096))] == [
         (16, 16), (64, 64), (128, 128), (128, 512)]
+
+
+def test_rows_held_by_stragglers_per_slot_against_the_ceiling(caplog):
+    from luxit_ray.config import job_from_dict
+    from luxit_ray.steps.generate import GenerateStep
+    from luxit_ray.steps.judge import JudgeStep
+    from luxit_ray.steps.runner import stragglers
+
+    ep = {"base_url": "http://x/v1", "max_in_flight": 256}
+    cfg = job_from_dict({"endpoints": {"g": {**ep, "model": "gm"}, "j": {**ep, "model": "jm"}},
+                         "generate": {"endpoint": "g", "concurrency": 4, "batch_size": 64},
+                         "judge": {"judges": [{"name": "a", "endpoint": "j"}], "concurrency": 4, "batch_size": 64,
+                                   "rows_per_slot": 8}})
+    chain = [GenerateStep(cfg), JudgeStep(cfg)]
+    # 1,024 slots per step over 100 s: 3 rows per slot waited in generate's calls, 7 in the judge's.
+    snapshot = {"by_stage": {"generate": {"gm": {"straggler_row_s": 3.0 * 1024 * 100}},
+                             "judge:a": {"jm": {"straggler_row_s": 7.0 * 1024 * 100}}}}
+    with caplog.at_level("WARNING", logger="luxit_ray.steps.runner"):
+        out = stragglers(cfg, chain, snapshot, 100.0)
+    assert out == {"generate": {"rows_held_per_slot": 3.0, "rows_per_slot": 16.0},
+                   "judge": {"rows_held_per_slot": 7.0, "rows_per_slot": 8.0}}
+    # The judge's need (its own row + 7) is near its ceiling of 8: one warning, with what to set.
+    assert [r.getMessage() for r in caplog.records] == [
+        "judge: calls waiting for their slowest answer held 7.0 rows per request slot, near the ceiling of 8 "
+        "(judge.rows_per_slot): slots may have idled; set it to 16 or more"]
