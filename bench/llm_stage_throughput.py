@@ -590,6 +590,7 @@ def run_once(mode: str, seeds: int, layout: str, in_flight: int, latency: float,
         "peak_pss_gib": round(memory.peak / 2**30, 2), "driver_peak_pss_gib": round(memory.driver_peak / 2**30, 2),
         "steps": {k: {kk: vv for kk, vv in v.items() if kk not in ("series", "offset_s")} for k, v in figures.items()},
         "streamed": streamed,
+        "stragglers": {"generate": gm.get("stragglers"), "judge": jm.get("stragglers")},
     }
 
 
@@ -756,6 +757,10 @@ def _line(r: dict[str, Any]) -> str:
         parts.append(f"  judge end to end (from the first generate request): {st['judge_end_to_end']:.3f} of ideal; "
                      f"a perfect streamed client: {st['perfect_streamed']:.3f} ({st['of_perfect']:.3f} of it); "
                      f"wall {st['wall_s']} s, endpoint served {st['endpoint_rps']} req/s")
+    held = {k: v["rows_held_per_slot"] for k, v in (r.get("stragglers") or {}).items() if v}
+    if held:
+        parts.append("  rows per slot held by calls waiting on their slowest answer: "
+                     + ", ".join(f"{k} {v}" for k, v in held.items()) + f" (ceiling {r['rows_per_slot']:g})")
     parts.append("  CPU s by process: " + ", ".join(f"{k} {v}" for k, v in list(r["cpu_s_by_process"].items())[:8]))
     if "client_only" in r:
         parts.append(f"  client alone (no Ray): ratio {r['client_only']['ratio']}, "
