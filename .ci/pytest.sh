@@ -2,7 +2,7 @@
 # Runs the whole suite; pytest's exit code 5 ("no tests collected") is a failure here, not a pass.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-.venv/bin/python -m pytest -q "$@"
+.venv/bin/python -m pytest -q --durations=40 "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then
   echo "pytest collected no tests: treating as failure" >&2
