@@ -204,6 +204,21 @@ class PeakPss:
         return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
+def process_tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its live children, from /proc (0 elsewhere)."""
+    total, todo = 0.0, [pid]
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
 def greedy_makespan(latencies: Any, in_flight: int) -> float:
     """When the last answer ends if every one of ``in_flight`` slots takes the next request the
     instant it frees, from t = 0 (greedy list scheduling, in the given order)."""
@@ -539,6 +554,7 @@ def run_once(mode: str, seeds: int, layout: str, in_flight: int, latency: float,
                     run_llm_steps(cfg, [GenerateStep(cfg), JudgeStep(cfg)])
             wall = time.monotonic() - t0
             cpu = sum(memory.cpu_by_name().values())
+            endpoint_cpu = process_tree_cpu_s(srv.proc.pid)
             manifest = json.loads((out / "bench-1" / "manifest.json").read_text())
         finally:
             ray.shutdown()
@@ -552,6 +568,11 @@ def run_once(mode: str, seeds: int, layout: str, in_flight: int, latency: float,
         if es:
             figures[name]["offset_s"] = min(e["t"] for e in es) - first
     total_requests = sum(f.get("requests", 0) for f in figures.values())
+    # What this machine can serve with the job and the endpoint on the same cores: each request
+    # costs the job's CPU plus the endpoint's; os.cpu_count() cores give at most this rate.
+    job_ms = 1000 * cpu / total_requests if total_requests else None
+    endpoint_ms = 1000 * endpoint_cpu / total_requests if total_requests else None
+    cpu_bound_rps = (os.cpu_count() or 1) / ((job_ms + endpoint_ms) / 1000) if job_ms and endpoint_ms else None
     streamed = None
     if mode == "streamed" and by_model["generate"] and by_model["judge"]:
         streamed = streamed_figures(by_model["generate"], by_model["judge"], in_flight)
@@ -585,7 +606,9 @@ def run_once(mode: str, seeds: int, layout: str, in_flight: int, latency: float,
         "pairs": gm["pairs"], "kept": jm["kept"], "generate_errors": gm["seeds_with_error"],
         "judge_errors": jm["judge_errors"], "retries": gm["retries"] + jm["retries"],
         "hedges": {"generate": gm.get("hedges", 0), "judge": jm.get("hedges", 0)},
-        "client_cpu_ms_per_request": round(1000 * cpu / total_requests, 3) if total_requests else None,
+        "client_cpu_ms_per_request": round(job_ms, 3) if job_ms else None,
+        "endpoint_cpu_ms_per_request": round(endpoint_ms, 3) if endpoint_ms else None,
+        "cpu_bound_rps": round(cpu_bound_rps, 1) if cpu_bound_rps else None,
         "cpu_s_by_process": memory.cpu_by_name(),
         "peak_pss_gib": round(memory.peak / 2**30, 2), "driver_peak_pss_gib": round(memory.driver_peak / 2**30, 2),
         "steps": {k: {kk: vv for kk, vv in v.items() if kk not in ("series", "offset_s")} for k, v in figures.items()},
@@ -739,7 +762,9 @@ def _line(r: dict[str, Any]) -> str:
              f"{r['seeds']} seeds, {r['batch_size']}-row calls"
              + (f", hedged at q {r['hedge_quantile']} (budget {r['hedge_budget']}, copies {r['hedge_copies']})"
                 if r.get("hedge_quantile") else "")
-             + f": wall {r['wall_s']} s, cpu {r['client_cpu_ms_per_request']} ms/req, "
+             + f": wall {r['wall_s']} s, cpu {r['client_cpu_ms_per_request']} ms/req "
+             f"(+ the endpoint's {r.get('endpoint_cpu_ms_per_request')}: this machine serves at most "
+             f"{r.get('cpu_bound_rps')} req/s), "
              f"peak PSS {r['peak_pss_gib']} GiB (driver {r['driver_peak_pss_gib']})"]
     for name, s in r["steps"].items():
         if s.get("requests"):
