@@ -33,6 +33,7 @@ import pyarrow.fs as pafs
 import pytest
 import yaml
 
+from luxit_ray.train.tiny_sweep import tiny_sweep_overrides
 from tests.test_submit import PATIENT_RAY_START, REPO, LocalCluster
 
 pytestmark = pytest.mark.slow
@@ -47,26 +48,6 @@ AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "
            "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
 # Each of the 10 training workers holds one logical CPU of the worker node.
 WORKER_NODE_CPUS = 10
-
-
-def tiny_sweep_overrides(models_root: Path, data: Path, storage: str, out: Path, shared: Path) -> list[str]:
-    """jobs/train-sweep.yaml on tiny models: model paths, storage and the CPU profile only."""
-    return [
-        f"train.models_root={models_root}",
-        f"train.data={data}",
-        f"train.storage_path={storage}",
-        f"train.shared_storage=[{shared}]",  # both nodes are this machine: its temp dir is shared
-        f"run.output_dir={out / 'runs'}",
-        f"run.run_id={RUN_ID}",
-        "train.merge_adapters=true",
-        "train.max_failures=3",
-        "train.defaults.resources.use_gpu=false",
-        "train.defaults.resources.num_workers=2",
-        "train.defaults.resources.cpus_per_worker=1",
-        f"train.defaults.max_steps={MAX_STEPS}",
-        f"train.defaults.save_every_steps={SAVE_EVERY}",
-        "train.defaults.log_every_steps=1",
-    ]
 
 
 class SweepCluster(LocalCluster):
@@ -175,7 +156,10 @@ def sweep(tiny_models, s3, tmp_path_factory):
     data = lb_chat.write_parquet(out / "export.parquet")
     models_root = next(iter(tiny_models.values())).parent
     storage = f"s3://{BUCKET}/train"
-    overrides = tiny_sweep_overrides(models_root, data, storage, out, tmp_path_factory.getbasetemp())
+    # Both nodes are this machine: its temp dir is the shared folder.
+    overrides = [*tiny_sweep_overrides(models_root, data, storage, out / "runs", tmp_path_factory.getbasetemp(),
+                                       RUN_ID, MAX_STEPS, SAVE_EVERY),
+                 "train.merge_adapters=true", "train.max_failures=3"]
     env_extra = {**s3_env, "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S": "600", "OMP_NUM_THREADS": "1",
                  "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     cluster = SweepCluster(env_extra)
