@@ -274,8 +274,9 @@ def stragglers(cfg: JobConfig, chain: list[LLMStep], snapshot: dict[str, Any], w
     ``rows_per_slot`` ceiling. Each slot needs its own row plus those: a step whose need comes
     near the ceiling leaves slots idle, and a warning says so with the figure to set.
 
-    The figure follows the endpoint's observed tail: ~0 with even answer times, 2-5 with a
-    log-normal one, ~10 with a reasoning model's (BENCHMARKS.md)."""
+    The figure follows the endpoint's observed tail, over the chain's wall: measured ~0.1 with
+    even answer times, ~2 with log-normal ones (p99 4x median) and ~5 with a reasoning model's
+    (p99 10x, 0.1% at 30-60x), on 100k-request steps (BENCHMARKS.md)."""
     out = {}
     for step in chain:
         args = step.stage.map_batches_args(step.section, cfg.endpoints)
