@@ -17,6 +17,7 @@ Scores are centred (mean 0) and shown on the Elo scale, 1000 + 400 * s / ln(10).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -100,3 +101,14 @@ def elo_intervals(n_models: int, results: Sequence[tuple[int, int, float]],
     elo = to_elo(s)
     half = Z95 * ELO_SCALE * sd
     return elo, elo - half, elo + half
+
+
+def elo_scores(votes: Sequence[dict[str, Any]], aspect: str = "overall",
+               prior_sd: float = PRIOR_SD) -> dict[str, dict[str, Any]]:
+    """Per model that got votes (sorted by name): its Elo on ``aspect`` with the 95% interval
+    (``elo``, ``low``, ``high``) and how many votes it was in, fitted on every vote."""
+    models = sorted({v["model_a"] for v in votes} | {v["model_b"] for v in votes})
+    per_model = Counter(m for v in votes for m in (v["model_a"], v["model_b"]))
+    elo, low, high = elo_intervals(len(models), outcomes(votes, models, aspect), prior_sd)
+    return {m: {"elo": float(elo[k]), "low": float(low[k]), "high": float(high[k]), "votes": per_model[m]}
+            for k, m in enumerate(models)}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -26,7 +25,7 @@ from luxit_ray.arena.files import (
     read_jsonl,
 )
 from luxit_ray.arena.plots import plot_scores, plot_win_rate
-from luxit_ray.arena.ratings import PRIOR_SD, elo_intervals, outcomes
+from luxit_ray.arena.ratings import PRIOR_SD, elo_scores
 from luxit_ray.arena.tables import pair_counts, position_bias, win_matrix
 from luxit_ray.arena.votes import read_votes
 from luxit_ray.errors import LuxitError
@@ -123,12 +122,7 @@ def arena_report(run_dir: str | Path, prior_sd: float = PRIOR_SD) -> ArenaReport
     if not votes:
         raise LuxitError(f"no votes in {adir / VOTES_FILE}: vote first (`luxit arena serve {run_dir}`)")
     models = sorted({v["model_a"] for v in votes} | {v["model_b"] for v in votes})
-    per_model_votes = Counter(m for v in votes for m in (v["model_a"], v["model_b"]))
-    scores: dict[str, dict[str, Any]] = {}
-    for aspect in ASPECTS:
-        elo, low, high = elo_intervals(len(models), outcomes(votes, models, aspect), prior_sd)
-        scores[aspect] = {m: {"elo": float(elo[k]), "low": float(low[k]), "high": float(high[k]),
-                              "votes": per_model_votes[m]} for k, m in enumerate(models)}
+    scores = {aspect: elo_scores(votes, aspect, prior_sd) for aspect in ASPECTS}
     rep = ArenaReport(models=models, n_votes=len(votes), scores=scores, win_rate=win_matrix(votes, models),
                       pairs=pair_counts(votes), agreement={a: voter_agreement(votes, a) for a in ASPECTS},
                       position_bias=position_bias(votes), generation=read_jsonl(adir / GENERATION_FILE))

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -65,17 +64,12 @@ def variant_of_model(model: dict[str, Any], names: set[str]) -> str | None:
 def arena_scores(votes: Sequence[dict[str, Any]], prior_sd: float) -> dict[str, Any]:
     """Overall Elo with its 95% interval and votes per model, fitted on every vote.
 
-    The same fit as ``luxit arena report`` (:func:`~luxit_ray.arena.ratings.elo_intervals` over all
+    The same fit as ``luxit arena report`` (:func:`~luxit_ray.arena.ratings.elo_scores` over all
     models that got votes), so both reports give one figure per model.
     """
-    from luxit_ray.arena.ratings import elo_intervals, outcomes
+    from luxit_ray.arena.ratings import elo_scores
 
-    models = sorted({v["model_a"] for v in votes} | {v["model_b"] for v in votes})
-    per_model = Counter(m for v in votes for m in (v["model_a"], v["model_b"]))
-    elo, low, high = elo_intervals(len(models), outcomes(votes, models, ARENA_ASPECT), prior_sd)
-    return {"votes": len(votes), "prior_sd": prior_sd,
-            "scores": {m: {"elo": float(elo[k]), "low": float(low[k]), "high": float(high[k]), "votes": per_model[m]}
-                       for k, m in enumerate(models)}}
+    return {"votes": len(votes), "prior_sd": prior_sd, "scores": elo_scores(votes, ARENA_ASPECT, prior_sd)}
 
 
 def _metrics(evaluation: dict[str, Any] | None, glue: dict[str, Any] | None,
@@ -170,11 +164,12 @@ def build_grid_section(variants: Sequence[Variant], parts: Sequence[str], mixtur
     metrics = _metrics(evaluation, glue, arena)
     arena_table = (arena or {}).get("scores") or {}
 
+    scored = {s: {m for meta, values in metrics if meta["source"] == s for m in values} for s in SOURCES}
+
     def model_in(source: str, v: Variant) -> str | None:
         if source == EVALUATE:
             return stands_for.get(v.name)
-        present = {m for meta, values in metrics if meta["source"] == source for m in values}
-        return next((n for n in (v.name, stands_for.get(v.name)) if n is not None and n in present), None)
+        return next((n for n in (v.name, stands_for.get(v.name)) if n is not None and n in scored[source]), None)
 
     rows, not_evaluated = [], []
     for v in sorted(variants, key=lambda v: (v.code, v.bits)):
