@@ -362,15 +362,9 @@ def analyse(entries: list[dict[str, Any]], in_flight: int) -> dict[str, Any]:
     # The last answers of a step still end one latency after they start: with heavy tails or few
     # requests per slot this bound itself is below 1.
     # A client that sends each request once: its first sends only, in the order they started.
-    seen: set[str] = set()
-    first_sends = []
-    for i in np.argsort(start, kind="stable"):
-        key = sent[i].get("key")
-        if key not in seen or key is None:
-            seen.add(key)
-            first_sends.append(drawn[i])
-    best_wall = greedy_makespan(first_sends, in_flight)
-    once = float(np.sum(first_sends))
+    once_draws = first_sends(sent)[1]
+    best_wall = greedy_makespan(once_draws, in_flight)
+    once = float(np.sum(once_draws))
     # Where the idle slot-seconds are: before the step first holds 90% of its slots (the ramp),
     # after it last does (the drain), and between.
     full = np.flatnonzero(live >= 0.9 * in_flight)
@@ -472,15 +466,20 @@ def streamed_figures(gen: list[dict[str, Any]], judge: list[dict[str, Any]], in_
             "endpoint_rps": round((len(gen) + len(judge)) / (t1 - t0), 1)}
 
 
+def _llm_throughput(client: str, in_flight: int, latency: float, duration: float) -> dict[str, Any]:
+    """One result of ``bench/llm_throughput.py`` for ``client`` at ``in_flight`` / ``latency``."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as f:
+        subprocess.run([sys.executable, str(ROOT / "bench" / "llm_throughput.py"), "--configs",
+                        f"{in_flight}:{latency:g}", "--clients", client, "--duration", str(duration),
+                        "--json", f.name], check=True, stdout=subprocess.DEVNULL)
+        return json.loads(Path(f.name).read_text())["results"][0]
+
+
 def endpoint_alone(in_flight: int, latency: float, duration: float = 24.0) -> dict[str, Any]:
     """What the local endpoint serves on this machine with a bare aiohttp loop in front of it
     (``bench/llm_throughput.py``, fixed ``latency``): requests/s, and the share of
     ``in_flight / latency`` that is."""
-    with tempfile.NamedTemporaryFile(suffix=".json") as f:
-        subprocess.run([sys.executable, str(ROOT / "bench" / "llm_throughput.py"), "--configs",
-                        f"{in_flight}:{latency:g}", "--clients", "aiohttp", "--duration", str(duration),
-                        "--json", f.name], check=True, stdout=subprocess.DEVNULL)
-        r = json.loads(Path(f.name).read_text())["results"][0]
+    r = _llm_throughput("aiohttp", in_flight, latency, duration)
     return {"in_flight": in_flight, "latency_s": latency, "rps": r.get("rps"), "ratio": r.get("ratio")}
 
 
@@ -619,12 +618,7 @@ def run_once(mode: str, seeds: int, layout: str, in_flight: int, latency: float,
 
 def client_only(in_flight: int, latency: float) -> dict[str, Any]:
     """Our LLMClient alone (no Ray) at the same configuration, from bench/llm_throughput.py."""
-    with tempfile.NamedTemporaryFile(suffix=".json") as f:
-        subprocess.run([sys.executable, str(ROOT / "bench" / "llm_throughput.py"), "--configs",
-                        f"{in_flight}:{latency:g}", "--clients", "luxit", "--duration", str(max(16, 4 * latency)),
-                        "--json", f.name], check=True, stdout=subprocess.DEVNULL)
-        data = json.loads(Path(f.name).read_text())
-    r = data["results"][0]
+    r = _llm_throughput("luxit", in_flight, latency, max(16, 4 * latency))
     cpu_us = r.get("cpu_us_per_request")
     return {"ratio": r.get("ratio"), "cpu_ms_per_request": round(cpu_us / 1000, 3) if cpu_us else None}
 
