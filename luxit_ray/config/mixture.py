@@ -182,8 +182,9 @@ def grid_variants(grid: GridConfig, mixture: MixtureConfig) -> list[Variant]:
         ConfigError: a subset is invalid (:func:`subsets`).
     """
     names = [p.name for p in mixture.parts]
-    return [Variant(variant_name(grid.prefix, code, bits_of(names, parts)), backbone, code, parts, bits_of(names, parts))
-            for code, backbone in enumerate(grid.backbones) for parts in subsets(mixture, grid.variants)]
+    chosen = [(parts, bits_of(names, parts)) for parts in subsets(mixture, grid.variants)]
+    return [Variant(variant_name(grid.prefix, code, bits), backbone, code, parts, bits)
+            for code, backbone in enumerate(grid.backbones) for parts, bits in chosen]
 
 
 def chosen_variants(variants: list[Variant], only: list[str] | None) -> list[Variant]:
