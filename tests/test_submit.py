@@ -241,6 +241,20 @@ sys.exit(main())
 """
 
 
+def session_pids(sid: int) -> list[int]:
+    """The live (not zombie) processes of session ``sid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            stat = (entry / "stat").read_text()
+            fields = stat[stat.rfind(")") + 2:].split()
+            if fields[0] not in ("Z", "X") and int(fields[3]) == sid:
+                found.append(int(entry.name))
+    return found
+
+
 class LocalCluster:
     """Two `ray start --block` processes, each in its own session, in one temp dir."""
 
@@ -267,11 +281,17 @@ class LocalCluster:
         })
         self.procs: list[subprocess.Popen] = []
 
+    def node_cpus(self, name: str) -> int:
+        return 1
+
+    def node_resources(self, name: str) -> dict[str, float]:
+        return {name: 1}
+
     def _start(self, name: str, head: bool) -> None:
         ports = [str(p) for p in self.node_ports[name]]
         args = [
-            sys.executable, "-c", PATIENT_RAY_START, "start", "--block", "--num-cpus", "1",
-            "--resources", json.dumps({name: 1}), "--node-ip-address", "127.0.0.1",
+            sys.executable, "-c", PATIENT_RAY_START, "start", "--block", "--num-cpus", str(self.node_cpus(name)),
+            "--resources", json.dumps(self.node_resources(name)), "--node-ip-address", "127.0.0.1",
             "--temp-dir", str(self.tmp), "--disable-usage-stats",
             "--node-manager-port", ports[0], "--object-manager-port", ports[1],
             "--dashboard-agent-listen-port", ports[2], "--dashboard-agent-grpc-port", ports[3],
@@ -285,9 +305,35 @@ class LocalCluster:
             ]
         else:
             args += ["--address", f"127.0.0.1:{self.gcs_port}"]
-        log = open(self.tmp / f"{name}.out", "wb")  # noqa: SIM115 - the child keeps it open
+        # Appended: a node started again (a retry, a replacement) keeps the earlier one's log.
+        log = open(self.tmp / f"{name}.out", "ab")  # noqa: SIM115 - the child keeps it open
         self.procs.append(subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                            stdin=subprocess.DEVNULL, start_new_session=True))
+
+    def kill_node(self, index: int = -1) -> list[int]:
+        """SIGKILL every process of one node's session (raylet, its workers, agents), as a lost
+        machine; returns their pids. The node's process is dropped from ``procs``.
+
+        A process the node forks while the kill is under way (a worker the raylet was starting) is
+        not in the first listing, and a killed one may not be gone yet when the session is listed
+        again: the session is listed and killed until it is empty (CI once saw such a late pid).
+        """
+        node = self.procs.pop(index)
+        killed: list[int] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            pids = session_pids(node.pid)
+            if not pids:
+                break
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(node.pid, signal.SIGKILL)
+            for pid in pids:  # any that left the process group
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            killed += [p for p in pids if p not in killed]
+            time.sleep(0.2)
+        node.wait(timeout=30)
+        return killed
 
     def _wait(self, what: str, ok, timeout: float = 300.0) -> None:
         deadline = time.monotonic() + timeout

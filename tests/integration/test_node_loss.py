@@ -43,7 +43,7 @@ from tests.integration.test_generate_judge import (
 )
 from tests.killed_jobs import recorded_keys
 from tests.openai_server import read_log, spawn_server
-from tests.test_submit import PATIENT_RAY_START, LocalCluster, free_ports
+from tests.test_submit import LocalCluster, free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 LATENCY_S = 1.0
@@ -73,52 +73,12 @@ class Cluster(LocalCluster):
         self.env.update({"RAY_health_check_period_ms": "1000", "RAY_health_check_failure_threshold": "3",
                          "RAY_health_check_initial_delay_ms": "1000"})
 
-    def _start(self, name: str, head: bool) -> None:
-        ports = [str(p) for p in self.node_ports[name]]
-        args = [sys.executable, "-c", PATIENT_RAY_START, "start", "--block", "--num-cpus", str(self.cpus[name]),
-                "--resources", json.dumps({name: 1}), "--node-ip-address", "127.0.0.1",
-                "--temp-dir", str(self.tmp), "--disable-usage-stats",
-                "--node-manager-port", ports[0], "--object-manager-port", ports[1],
-                "--dashboard-agent-listen-port", ports[2], "--dashboard-agent-grpc-port", ports[3],
-                "--runtime-env-agent-port", ports[4], "--metrics-export-port", ports[5]]
-        if head:
-            args += ["--head", "--port", str(self.gcs_port), "--include-dashboard", "true",
-                     "--dashboard-host", "127.0.0.1", "--dashboard-port", str(self.dashboard_port),
-                     "--ray-client-server-port", ports[6]]
-        else:
-            args += ["--address", f"127.0.0.1:{self.gcs_port}"]
-        log = open(self.tmp / f"{name}.out", "ab")  # noqa: SIM115 - the child keeps it open
-        self.procs.append(subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                           stdin=subprocess.DEVNULL, start_new_session=True))
+    def node_cpus(self, name: str) -> int:
+        return self.cpus[name]
 
     def start_worker(self) -> None:
         self.node_ports["node_b"] = free_ports(6)
         self._start_node("node_b", False, "the worker node", lambda: len(self.nodes()) == 2)
-
-    def kill_worker(self) -> list[int]:
-        """SIGKILL every process of the worker node's session (raylet, its workers, agents) at once;
-        returns their pids."""
-        worker = self.procs[-1]
-        pids = session_pids(worker.pid)
-        os.killpg(worker.pid, signal.SIGKILL)
-        for pid in pids:  # any that left the process group
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        worker.wait(timeout=30)
-        self.procs.pop()
-        return pids
-
-
-def session_pids(sid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            stat = (entry / "stat").read_text()
-            if int(stat[stat.rfind(")") + 2:].split()[3]) == sid:
-                out.append(int(entry.name))
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +152,7 @@ def run_and_kill(cluster: Cluster, tmp: Path, kill_when, *, timeout_s: float = 4
                 time.sleep(0.05)
             recorded_at_kill = recorded_keys(cache_dir)
             t_kill = time.time()
-            killed = cluster.kill_worker()
+            killed = cluster.kill_node()
             t_killed = time.monotonic()
             rc = proc.wait(timeout=timeout_s)
             t_end = time.monotonic()

@@ -21,7 +21,6 @@ import concurrent.futures as cf
 import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -34,7 +33,7 @@ import pytest
 import yaml
 
 from luxit_ray.train.tiny_sweep import tiny_sweep_overrides
-from tests.test_submit import PATIENT_RAY_START, REPO, LocalCluster
+from tests.test_submit import REPO, LocalCluster, session_pids
 
 pytestmark = pytest.mark.slow
 
@@ -56,54 +55,14 @@ class SweepCluster(LocalCluster):
     def __init__(self, extra_env: dict[str, str]) -> None:
         super().__init__()
         self.env.update(extra_env)
-        self.kills: list[int] = []
 
-    def _start(self, name: str, head: bool) -> None:
-        ports = [str(p) for p in self.node_ports[name]]
-        cpus, resources = ("2", {name: 1}) if head else (str(WORKER_NODE_CPUS), {name: 1, "luxit_train": WORKER_NODE_CPUS})
-        args = [
-            sys.executable, "-c", PATIENT_RAY_START, "start", "--block", "--num-cpus", cpus,
-            "--resources", json.dumps(resources), "--node-ip-address", "127.0.0.1",
-            "--temp-dir", str(self.tmp), "--disable-usage-stats",
-            "--node-manager-port", ports[0], "--object-manager-port", ports[1],
-            "--dashboard-agent-listen-port", ports[2], "--dashboard-agent-grpc-port", ports[3],
-            "--runtime-env-agent-port", ports[4], "--metrics-export-port", ports[5],
-        ]
-        if head:
-            args += ["--head", "--port", str(self.gcs_port), "--include-dashboard", "true",
-                     "--dashboard-host", "127.0.0.1", "--dashboard-port", str(self.dashboard_port),
-                     "--ray-client-server-port", ports[6]]
-        else:
-            args += ["--address", f"127.0.0.1:{self.gcs_port}"]
-        log = open(self.tmp / f"{name}.out", "ab")  # noqa: SIM115 - the child keeps it open
-        self.procs.append(subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                           stdin=subprocess.DEVNULL, start_new_session=True))
+    def node_cpus(self, name: str) -> int:
+        return 2 if name == "node_a" else WORKER_NODE_CPUS
 
-    def session_members(self, sid: int) -> list[int]:
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                stat = (entry / "stat").read_text()
-                fields = stat[stat.rfind(")") + 2:].split()
-                if fields[0] not in ("Z", "X") and int(fields[3]) == sid:
-                    found.append(int(entry.name))
-        return found
-
-    def kill_worker_node(self) -> list[int]:
-        """SIGKILL every process of the worker node (its raylet, agents and training workers)."""
-        node = self.procs[1]
-        pids = self.session_members(node.pid)
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        node.wait(timeout=30)
-        self.kills = pids
-        return pids
+    def node_resources(self, name: str) -> dict[str, float]:
+        return {name: 1} if name == "node_a" else {name: 1, "luxit_train": WORKER_NODE_CPUS}
 
     def replace_worker_node(self) -> None:
-        self.procs.pop(1)
         self._start_node("node_b", False, "the replacement worker node", lambda: len(self.nodes()) == 2)
 
 
@@ -184,8 +143,9 @@ def sweep(tiny_models, s3, tmp_path_factory):
             assert all(seen.values()), f"not every model checkpointed in time: {seen}"
             killed_at = time.monotonic() - t1
             done_at_kill = {m for m in MODELS if _finished(fs, m) or max(seen[m]) >= MAX_STEPS}
-            killed = cluster.kill_worker_node()
-            survivors = cluster.session_members(cluster.procs[1].pid)
+            node_pid = cluster.procs[1].pid
+            killed = cluster.kill_node(1)
+            survivors = session_pids(node_pid)
             cluster.replace_worker_node()
             rc = driver.wait(timeout=1500)
         wall = time.monotonic() - t1
