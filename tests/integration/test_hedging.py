@@ -48,20 +48,28 @@ def test_stragglers_of_a_step_are_hedged_and_counted(ray_local, tmp_path):
     stragglers = SEEDS - SLOW_FROM
     first_sends = [r for r in server.requests if r["attempt"] == 0]
     copies = [r for r in server.requests if r["attempt"] == 1]
-    assert len(first_sends) == SEEDS and len(copies) == stragglers
-    assert server.cancelled == stragglers  # every straggling first send was abandoned
+    assert len(first_sends) == SEEDS
+    # Every straggler got its one copy. A quick answer that a busy machine delayed past the 0.9
+    # quantile may be copied too (that is the rule working; seen in CI as 26 copies for 20
+    # stragglers), so the money is checked against the copies the server saw, not a fixed count.
+    straggling = {r["key"] for r in first_sends if r["n"] >= SLOW_FROM}
+    copied = [r["key"] for r in copies]
+    assert straggling <= set(copied) and len(copied) == len(set(copied))
+    hedges = len(copies)
+    assert hedges - stragglers <= 0.25 * SEEDS, f"{hedges} copies for {stragglers} stragglers"
+    assert stragglers <= server.cancelled <= hedges  # every straggling first send was abandoned
     pairs = read_rows(run_dir / runs.PAIRS)
     assert len(pairs) == 3 * SEEDS and {r[S.TITLE] for r in pairs} == set(titles)
     m = runs.RunDir(run_dir).manifest()["steps"]["generate"]
-    assert m["hedges"] == stragglers and m["usage"]["gen-model"]["hedges"] == stragglers
-    assert sum(json.loads(r[S.USAGE])["hedges"] for r in pairs) == 3 * stragglers  # on each pair of the seed
+    assert m["hedges"] == hedges and m["usage"]["gen-model"]["hedges"] == hedges
+    assert sum(json.loads(r[S.USAGE])["hedges"] for r in pairs) == 3 * hedges  # on each pair of the seed
     assert m["wall_s"] < 15.0  # far from the 20 s a straggler takes
     # Every send is in the money: the abandoned first sends are billed with the winner's input and
     # an estimated output, and the sends add up to what the endpoint received.
     u = m["usage"]["gen-model"]
-    assert u["sends"] == len(server.requests) == SEEDS + stragglers
+    assert u["sends"] == len(server.requests) == SEEDS + hedges
     hedged = {r[S.DOC_ID]: json.loads(r[S.USAGE]) for r in pairs if json.loads(r[S.USAGE])["hedges"]}
-    assert len(hedged) == stragglers
+    assert len(hedged) == hedges
     assert u["estimated_tokens"] == sum(h["completion_tokens"] for h in hedged.values())
     assert u["prompt_tokens"] == sum(json.loads(r[S.USAGE])["billing"]["prompt_tokens"]
                                      for r in {p[S.DOC_ID]: p for p in pairs}.values())
