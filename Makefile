@@ -8,7 +8,7 @@ VLLM_VENV := .venv-vllm
 # torch is pinned first: pip finds the CPU build on this disk; an unpinned torch pulls a CUDA build.
 TORCH_PIN := torch==2.13.0
 
-.PHONY: install install-vllm chromium quickstart test test-fast lint bench clean
+.PHONY: install install-vllm chromium deps quickstart test test-fast lint bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,10 +44,16 @@ chromium:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium; }
 
-quickstart: install install-vllm
+# The three installs are independent: they run side by side (pip spends much of its time waiting
+# on the index and unpacking), each target's output kept together.
+deps:
+	$(MAKE) -j3 --output-sync=target install install-vllm chromium
+
+quickstart:
+	$(MAKE) -j2 --output-sync=target install install-vllm
 	$(VENV)/bin/luxit quickstart jobs/quickstart.yaml
 
-test: install install-vllm chromium
+test: deps
 	$(VENV)/bin/ruff check luxit_ray tests bench
 	bash .ci/pytest.sh
 

@@ -152,6 +152,8 @@ def sweep(tiny_models, s3, tmp_path_factory):
         text = driver_log.read_text(errors="replace")
         assert rc == 0, text[-6000:]
         summary = json.loads((out / "runs" / RUN_ID / "train" / "results.json").read_text())
+        print(f"sweep cluster: nodes up in {started:.1f} s, every model checkpointed at {killed_at:.1f} s, "
+              f"sweep done at {wall:.1f} s after the driver started")
         yield {"summary": summary, "seen_at_kill": seen, "done_at_kill": done_at_kill, "killed": killed,
                "survivors": survivors,
                "wall_s": wall, "killed_at_s": killed_at, "cluster_start_s": started, "fs": fs, "out": out,
@@ -306,6 +308,7 @@ def exam(local_results, tiny_models, tmp_path_factory):
                 if h is not None:
                     stop_local_server(h)
         pool.shutdown(wait=True, cancel_futures=True)
+    print(f"sweep cluster: five models served and scored in {time.monotonic() - t0:.1f} s")
     return {"result": result, "plans": plans, "served": served, "wall_s": time.monotonic() - t0,
             "samples": Path(result["run_dir"]) / "evaluation" / "samples"}
 
