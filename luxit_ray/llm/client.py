@@ -708,10 +708,20 @@ class LLMClient:
         async def post() -> RawResponse:
             return await self._transport.post(path, payload)
 
+        # Copies that left the process, by attempt: one cancelled before its headers were written
+        # (the first answer came while it waited for the limiter or a connection) is not sent.
+        copies_sent = [0]
+
+        def copy_left() -> None:
+            copies_sent[0] += 1
+
         async def post_copy() -> RawResponse:
             if self.limiter is not None:
                 await self.limiter.acquire(estimate)  # a copy is a request the endpoint counts
-            return await post()
+            if not getattr(self._transport, "reports_sent", False):
+                copy_left()  # no way to tell: counted as sent
+                return await post()
+            return await self._transport.post(path, payload, on_sent=copy_left)
 
         while True:
             if self.limiter is not None:
@@ -722,7 +732,9 @@ class LLMClient:
                     if hedger is None:
                         raw = await post()
                     else:
-                        raw, copies, won = await hedger.send(post, post_copy)
+                        copies_sent[0] = 0
+                        raw, _, won = await hedger.send(post, post_copy)
+                        copies = copies_sent[0]
                         hedges += copies
                         hedge_won = hedge_won or won
                         if isinstance(raw, TransportError):

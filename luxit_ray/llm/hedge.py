@@ -21,7 +21,9 @@ The rules here:
   aborts a request whose client went away). A failed answer (429, 5xx, a dropped connection)
   waits for the other sends before the client's retry logic sees it.
 
-What it costs: a hosted API may bill a cancelled copy's prompt and whatever it generated. What it
+What it costs: a hosted API may bill a cancelled copy's prompt and whatever it generated, so the
+client counts and bills every copy whose request left the process (its headers written; a copy
+cancelled while it still waited for the rate limiter or a connection reached no one). What it
 changes: when an answer's time follows its length (a reasoning model sampling at a temperature),
 the first of two samples tends to be the shorter one, so hedging suits endpoints whose tail comes
 from the server (judges, temperature 0, queueing), and is off unless an endpoint sets

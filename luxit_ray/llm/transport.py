@@ -17,7 +17,7 @@ behave identically. Tests may pass any object with the same ``post``/``aclose`` 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +41,16 @@ class TransportError(Exception):
 
 
 class Transport:
-    """Interface: POST ``payload`` (JSON bytes) to ``base_url + path``."""
+    """Interface: POST ``payload`` (JSON bytes) to ``base_url + path``.
+
+    A transport that sets ``reports_sent`` takes ``on_sent``: a callable it calls once the request
+    has left the process (its headers were written to the connection). The client counts a hedge
+    copy as sent, and billable, only from then on: a copy cancelled while it still waited for a
+    connection never reached the endpoint. A transport without it has every send it started
+    counted (an upper bound).
+    """
+
+    reports_sent = False
 
     async def post(self, path: str, payload: bytes) -> RawResponse:  # pragma: no cover - interface
         raise NotImplementedError
@@ -53,8 +62,11 @@ class Transport:
 class AioHttpTransport(Transport):
     """aiohttp session with a pool of ``max_connections`` keep-alive connections.
 
-    The session is created lazily on the event loop that first uses it.
+    The session is created lazily on the event loop that first uses it. ``on_sent`` is called from
+    aiohttp's request tracing once the request's headers were written.
     """
+
+    reports_sent = True
 
     def __init__(self, base_url: str, api_key: str | None, max_connections: int, timeout_s: float) -> None:
         self.base_url = base_url.rstrip("/")
@@ -79,8 +91,11 @@ class AioHttpTransport(Transport):
                 ttl_dns_cache=300,
                 keepalive_timeout=60,
             )
+            tracing = aiohttp.TraceConfig()
+            tracing.on_request_headers_sent.append(_headers_sent)
             session = aiohttp.ClientSession(
                 connector=connector,
+                trace_configs=[tracing],
                 headers=self._headers,
                 timeout=aiohttp.ClientTimeout(total=self._timeout_s),
                 cookie_jar=aiohttp.DummyCookieJar(),
@@ -89,12 +104,12 @@ class AioHttpTransport(Transport):
             self._sessions[loop] = session
         return session
 
-    async def post(self, path: str, payload: bytes) -> RawResponse:
+    async def post(self, path: str, payload: bytes, on_sent: Callable[[], None] | None = None) -> RawResponse:
         import aiohttp
 
         session = self._get_session()
         try:
-            async with session.post(self.base_url + path, data=payload) as resp:
+            async with session.post(self.base_url + path, data=payload, trace_request_ctx=on_sent) as resp:
                 body = await resp.read()
                 return RawResponse(resp.status, body, resp.headers)
         except asyncio.TimeoutError:
@@ -113,6 +128,12 @@ class AioHttpTransport(Transport):
             elif loop.is_running():
                 await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(session.close(), loop))
             # A session of a stopped loop is left to the garbage collector.
+
+
+async def _headers_sent(session: Any, ctx: Any, params: Any) -> None:
+    on_sent = ctx.trace_request_ctx
+    if on_sent is not None:
+        on_sent()
 
 
 class OpenAISDKTransport(Transport):

@@ -51,23 +51,29 @@ def test_stragglers_of_a_step_are_hedged_and_counted(ray_local, tmp_path):
     assert len(first_sends) == SEEDS
     # Every straggler got its one copy. A quick answer that a busy machine delayed past the 0.9
     # quantile may be copied too (that is the rule working; seen in CI as 26 copies for 20
-    # stragglers), so the money is checked against the copies the server saw, not a fixed count.
+    # stragglers), so the money is checked against the copies counted, not a fixed number.
     straggling = {r["key"] for r in first_sends if r["n"] >= SLOW_FROM}
     copied = [r["key"] for r in copies]
     assert straggling <= set(copied) and len(copied) == len(set(copied))
-    hedges = len(copies)
-    assert hedges - stragglers <= 0.25 * SEEDS, f"{hedges} copies for {stragglers} stragglers"
-    assert stragglers <= server.cancelled <= hedges  # every straggling first send was abandoned
     pairs = read_rows(run_dir / runs.PAIRS)
     assert len(pairs) == 3 * SEEDS and {r[S.TITLE] for r in pairs} == set(titles)
     m = runs.RunDir(run_dir).manifest()["steps"]["generate"]
-    assert m["hedges"] == hedges and m["usage"]["gen-model"]["hedges"] == hedges
+    hedges = m["hedges"]
+    # A copy counts once its headers left the process. One cancelled before that (its first send
+    # answered while it waited for a connection: 37 counted for 30 seen, before that rule) is not
+    # counted; one written and closed before the server's handler ran is counted (it may be
+    # billed) and not seen here.
+    assert len(copies) <= hedges
+    assert hedges - stragglers <= 0.25 * SEEDS, f"{hedges} copies for {stragglers} stragglers"
+    # Every straggling first send was abandoned before its 20 s answer: the copies answered. (A
+    # bound on the step's wall time said the same, until a busy machine's Ray start took 24 s.)
+    assert stragglers <= server.cancelled <= hedges
+    assert m["usage"]["gen-model"]["hedges"] == hedges
     assert sum(json.loads(r[S.USAGE])["hedges"] for r in pairs) == 3 * hedges  # on each pair of the seed
-    assert m["wall_s"] < 15.0  # far from the 20 s a straggler takes
     # Every send is in the money: the abandoned first sends are billed with the winner's input and
     # an estimated output, and the sends add up to what the endpoint received.
     u = m["usage"]["gen-model"]
-    assert u["sends"] == len(server.requests) == SEEDS + hedges
+    assert u["sends"] == SEEDS + hedges >= len(server.requests)
     hedged = {r[S.DOC_ID]: json.loads(r[S.USAGE]) for r in pairs if json.loads(r[S.USAGE])["hedges"]}
     assert len(hedged) == hedges
     assert u["estimated_tokens"] == sum(h["completion_tokens"] for h in hedged.values())

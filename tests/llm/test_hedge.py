@@ -295,3 +295,60 @@ def test_stragglers_without_credit_leave_no_queue_behind(openai_server, endpoint
         client.close()
     assert all(c.ok and c.hedges == 0 for c in comps)
     assert openai_server.count() == MIN_SAMPLES + 40
+
+
+class _PermitsThenWait:
+    """A rate limiter that grants ``n`` requests at once and makes every later one wait for good."""
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+        self.waited = 0
+
+    async def acquire(self, estimate: int) -> None:
+        if self.left > 0:
+            self.left -= 1
+            return
+        self.waited += 1
+        await asyncio.Event().wait()
+
+    def settle(self, delta: int) -> None:
+        pass
+
+
+def test_a_copy_cancelled_before_it_left_is_neither_counted_nor_billed(openai_server, endpoint):
+    # The warm-up and the slow request's first send take every permit; its copy's turn comes and
+    # the copy waits for the limiter until the first send answers (0.5 s). Counted as a send, it
+    # was billed as a second request the endpoint never received (1 hedge, 2 sends before the fix).
+    openai_server.set_script(_script({"slow": 0.5}))
+    limiter = _PermitsThenWait(MIN_SAMPLES + 1)
+    client = LLMClient("local", endpoint(hedge_quantile=0.9, hedge_budget=1.0), limiter=limiter)
+    try:
+        _warm(client)
+        [comp] = client.chat_many([_ask("slow")])
+    finally:
+        client.close()
+    assert comp.ok and comp.content == "first slow"
+    assert limiter.waited == 1  # the copy was under way ...
+    slow = [r for r in openai_server.requests if r["body"]["messages"][0]["content"] == "slow"]
+    assert [r["attempt"] for r in slow] == [0]  # ... and never reached the endpoint
+    assert (comp.hedges, comp.hedge_won) == (0, False)
+    assert comp.billing.sends == 1 and comp.billing.estimated_tokens == 0
+
+
+def test_the_aiohttp_transport_reports_each_request_as_it_leaves(openai_server, endpoint):
+    from luxit_ray.llm.transport import AioHttpTransport
+
+    openai_server.set_script(lambda req: Reply(content="jo", delay=FAST))
+    transport = AioHttpTransport(openai_server.base_url, None, max_connections=4, timeout_s=10.0)
+    left: list[int] = []
+
+    async def main() -> list[int]:
+        try:
+            replies = await asyncio.gather(*(transport.post("/chat/completions", b'{"model": "m", "messages": [{"role": "user", "content": "moien"}]}',
+                                                            on_sent=lambda i=i: left.append(i)) for i in range(3)))
+        finally:
+            await transport.aclose()
+        return [r.status for r in replies]
+
+    assert asyncio.run(main()) == [200, 200, 200]
+    assert sorted(left) == [0, 1, 2] and len(openai_server.requests) == 3
