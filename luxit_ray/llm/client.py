@@ -414,6 +414,7 @@ class LLMClient:
                 api_key=api_key,
                 max_connections=endpoint.max_in_flight,
                 timeout_s=endpoint.timeout_s,
+                report_sent=endpoint.hedge_quantile is not None,  # only hedge copies need it
             )
         del api_key
         if limiter is None and (endpoint.requests_per_minute or endpoint.tokens_per_minute):

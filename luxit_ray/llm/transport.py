@@ -62,14 +62,15 @@ class Transport:
 class AioHttpTransport(Transport):
     """aiohttp session with a pool of ``max_connections`` keep-alive connections.
 
-    The session is created lazily on the event loop that first uses it. ``on_sent`` is called from
-    aiohttp's request tracing once the request's headers were written.
+    The session is created lazily on the event loop that first uses it. With ``report_sent``,
+    ``on_sent`` is called from aiohttp's request tracing once the request's headers were written;
+    without it no trace runs (~11 us of CPU per request, measured, that only hedging needs).
     """
 
-    reports_sent = True
-
-    def __init__(self, base_url: str, api_key: str | None, max_connections: int, timeout_s: float) -> None:
+    def __init__(self, base_url: str, api_key: str | None, max_connections: int, timeout_s: float,
+                 report_sent: bool = False) -> None:
         self.base_url = base_url.rstrip("/")
+        self.reports_sent = report_sent
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
@@ -95,7 +96,7 @@ class AioHttpTransport(Transport):
             tracing.on_request_headers_sent.append(_headers_sent)
             session = aiohttp.ClientSession(
                 connector=connector,
-                trace_configs=[tracing],
+                trace_configs=[tracing] if self.reports_sent else None,
                 headers=self._headers,
                 timeout=aiohttp.ClientTimeout(total=self._timeout_s),
                 cookie_jar=aiohttp.DummyCookieJar(),
@@ -203,10 +204,12 @@ class OpenAISDKTransport(Transport):
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(client.close(), loop))
 
 
-def make_transport(kind: str, *, base_url: str, api_key: str | None, max_connections: int, timeout_s: float) -> Transport:
-    """Build a transport by name (``aiohttp`` or ``openai``)."""
+def make_transport(kind: str, *, base_url: str, api_key: str | None, max_connections: int, timeout_s: float,
+                   report_sent: bool = False) -> Transport:
+    """Build a transport by name (``aiohttp`` or ``openai``); ``report_sent``: have it report when
+    each request leaves, where it can (see :class:`Transport`)."""
     if kind == "aiohttp":
-        return AioHttpTransport(base_url, api_key, max_connections, timeout_s)
+        return AioHttpTransport(base_url, api_key, max_connections, timeout_s, report_sent=report_sent)
     if kind == "openai":
         return OpenAISDKTransport(base_url, api_key, max_connections, timeout_s)
     raise ValueError(f"unknown transport {kind!r} (aiohttp, openai)")

@@ -42,9 +42,10 @@ def _script(slow: dict[str, float], copy: Reply | None = None):
     return reply
 
 
-def _ask_slow_once(endpoint, accountant: AccountantHandle | None = None):
+def _ask_slow_once(endpoint, accountant: AccountantHandle | None = None, limiter=None):
     """A hedging client (every copy within budget) that knows its answer times asks "slow" once."""
-    client = LLMClient("local", endpoint(hedge_quantile=0.9, hedge_budget=1.0), accountant=accountant)
+    client = LLMClient("local", endpoint(hedge_quantile=0.9, hedge_budget=1.0), accountant=accountant,
+                       limiter=limiter)
     try:
         _warm(client)
         [comp] = client.chat_many([_ask("slow")])
@@ -321,12 +322,7 @@ def test_a_copy_cancelled_before_it_left_is_neither_counted_nor_billed(openai_se
     # was billed as a second request the endpoint never received (1 hedge, 2 sends before the fix).
     openai_server.set_script(_script({"slow": 0.5}))
     limiter = _PermitsThenWait(MIN_SAMPLES + 1)
-    client = LLMClient("local", endpoint(hedge_quantile=0.9, hedge_budget=1.0), limiter=limiter)
-    try:
-        _warm(client)
-        [comp] = client.chat_many([_ask("slow")])
-    finally:
-        client.close()
+    comp = _ask_slow_once(endpoint, limiter=limiter)
     assert comp.ok and comp.content == "first slow"
     assert limiter.waited == 1  # the copy was under way ...
     slow = [r for r in openai_server.requests if r["body"]["messages"][0]["content"] == "slow"]
@@ -339,7 +335,7 @@ def test_the_aiohttp_transport_reports_each_request_as_it_leaves(openai_server, 
     from luxit_ray.llm.transport import AioHttpTransport
 
     openai_server.set_script(lambda req: Reply(content="jo", delay=FAST))
-    transport = AioHttpTransport(openai_server.base_url, None, max_connections=4, timeout_s=10.0)
+    transport = AioHttpTransport(openai_server.base_url, None, max_connections=4, timeout_s=10.0, report_sent=True)
     left: list[int] = []
 
     async def main() -> list[int]:
@@ -352,3 +348,15 @@ def test_the_aiohttp_transport_reports_each_request_as_it_leaves(openai_server, 
 
     assert asyncio.run(main()) == [200, 200, 200]
     assert sorted(left) == [0, 1, 2] and len(openai_server.requests) == 3
+
+
+def test_only_a_hedging_client_has_its_requests_traced(endpoint):
+    # The trace costs every request ~11 us of CPU; only hedge copies need to know when they left.
+    clients = [LLMClient("local", endpoint()), LLMClient("local", endpoint(hedge_quantile=0.9)),
+               LLMClient("sdk", endpoint(hedge_quantile=0.9), transport="openai")]
+    try:
+        # The SDK's transport cannot tell: its copies are all counted as sent.
+        assert [c._transport.reports_sent for c in clients] == [False, True, False]
+    finally:
+        for c in clients:
+            c.close()
