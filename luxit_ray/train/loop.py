@@ -163,6 +163,36 @@ class ChatDataset:
         return {"input_ids": ex.input_ids, "labels": ex.labels}
 
 
+def logits_from_first_label(inputs: dict[str, Any]) -> dict[str, Any]:
+    """The batch with the model asked for logits only from the position that predicts the batch's
+    first trained token (``logits_to_keep``), and the labels cut to the same positions.
+
+    Assistant-only labels leave the prompt (system turn, template header, instruction) untrained,
+    yet the model computes, and backward keeps, tokens x vocabulary logits for it: with 128k-262k
+    vocabularies the largest tensors of a LoRA step. The loss is unchanged: every position cut
+    predicts a masked label (-100) in every row, and the loss shifts the kept labels as before.
+    A batch with no masked prefix (raw text, a 1-token prompt) is returned as it is.
+    """
+    labels = inputs.get("labels")
+    if labels is None or labels.dim() != 2 or "logits_to_keep" in inputs:
+        return inputs
+    trained = (labels != -100).any(dim=0)
+    if not bool(trained.any()):
+        return inputs
+    start = int(trained.nonzero()[0]) - 1  # the position whose logits predict the first label
+    if start <= 0:
+        return inputs
+    return {**inputs, "labels": labels[:, start:], "logits_to_keep": labels.shape[1] - start}
+
+
+def accepts_logits_to_keep(model: Any) -> bool:
+    """Whether the causal LM under a peft (or plain) model takes ``logits_to_keep``."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(base.forward).parameters
+
+
 class ChatCollator:
     """Right-pads a batch; padding gets attention 0 and label -100 (never a masked real token)."""
 
@@ -234,6 +264,10 @@ def _training_kwargs(
         "remove_unused_columns": False,
         "ddp_find_unused_parameters": False,
         "dataloader_num_workers": 0,
+        # Evaluation needs the loss only. Without this the Trainer keeps every validation batch's
+        # logits (tokens x vocabulary each) until the split is done: for a 128k-262k vocabulary
+        # that is tens of GiB on a real validation split.
+        "prediction_loss_only": True,
         "report_to": "none",
         "disable_tqdm": True,
     }
@@ -435,10 +469,16 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     prior_elapsed = float(prior.get("elapsed_s", 0.0))
     prior_tokens = int(prior.get("tokens", 0))
 
+    cut_prompt_logits = accepts_logits_to_keep(model)
+
     class _Trainer(Trainer):
         def training_step(self, model, inputs, *a, **kw):  # noqa: ANN001
             counters["tokens"] += int(inputs["attention_mask"].sum().item())
             return super().training_step(model, inputs, *a, **kw)
+
+        def compute_loss(self, model, inputs, *a, **kw):  # noqa: ANN001
+            # Training and evaluation both come here: no logits for the untrained prompt.
+            return super().compute_loss(model, logits_from_first_label(inputs) if cut_prompt_logits else inputs, *a, **kw)
 
     class _ReportCallback(TrainerCallback):
         """Hands each Trainer checkpoint to Ray Train (which stores it) and frees local disk."""

@@ -15,7 +15,9 @@ longest batch the recipe allows (``per_device_batch_size`` sequences of ``max_se
 - **logits**: the loss upcasts the logits to fp32 and backward holds their fp32 gradient
   (``2 x 4`` bytes per vocabulary entry and token), plus the model's own 16-bit logits in a
   bf16 run. For Llama-3.2-1B (128,256 entries) at 16 x 2048 tokens the fp32 logits alone are
-  16.8 GB.
+  16.8 GB. The training loop asks for logits only from the batch's first trained token on
+  (``loop.logits_from_first_label``), so with chat prompts the real figure is lower; the
+  estimate counts every token, which is exact for raw text and an upper bound otherwise.
 - **cross_entropy**: cross-entropy is a log-softmax followed by a gather, and the log-softmax
   keeps its fp32 output for the backward pass: another 4 bytes per vocabulary entry and token,
   whatever the training dtype. It is what tips Gemma-3-1B (262,144 entries, 4 x 2048 tokens:
