@@ -107,7 +107,8 @@ def _checkpoint_steps(fs: pafs.S3FileSystem, model: str) -> list[int]:
 
 @pytest.fixture(scope="module")
 def sweep(tiny_models, s3, tmp_path_factory):
-    """The sweep on the two-node cluster with the worker node killed once every model has a checkpoint."""
+    """The sweep on the two-node cluster with the worker node killed once every model has a
+    checkpoint; the cluster is stopped before the results are returned (they are on S3)."""
     from tests.train import lb_chat
 
     fs, s3_env = s3
@@ -154,16 +155,17 @@ def sweep(tiny_models, s3, tmp_path_factory):
         summary = json.loads((out / "runs" / RUN_ID / "train" / "results.json").read_text())
         print(f"sweep cluster: nodes up in {started:.1f} s, every model checkpointed at {killed_at:.1f} s, "
               f"sweep done at {wall:.1f} s after the driver started")
-        yield {"summary": summary, "seen_at_kill": seen, "done_at_kill": done_at_kill, "killed": killed,
-               "survivors": survivors,
-               "wall_s": wall, "killed_at_s": killed_at, "cluster_start_s": started, "fs": fs, "out": out,
-               "storage": storage, "models_root": models_root, "driver_log": text}
     finally:
+        # Stopped before the tests read the results and vLLM serves them: its daemons (log
+        # monitors, dashboard, agents) would otherwise share the two cores with the servers.
         left = cluster.stop()
         import shutil
 
         shutil.rmtree(cluster.tmp, ignore_errors=True)
         assert not [p for p in left if p in cluster.our_processes()], "Ray processes survived the cluster stop"
+    return {"summary": summary, "seen_at_kill": seen, "done_at_kill": done_at_kill, "killed": killed,
+            "survivors": survivors, "wall_s": wall, "killed_at_s": killed_at, "cluster_start_s": started,
+            "fs": fs, "out": out, "storage": storage, "models_root": models_root, "driver_log": text}
 
 
 def test_every_trial_resumed_from_its_last_checkpoint_after_the_node_kill(sweep):
