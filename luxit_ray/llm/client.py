@@ -709,12 +709,12 @@ class LLMClient:
         async def post() -> RawResponse:
             return await self._transport.post(path, payload)
 
-        # Copies that left the process, by attempt: one cancelled before its headers were written
-        # (the first answer came while it waited for the limiter or a connection) is not sent.
-        copies_sent = [0]
-
+        # The attempt's copies that left the process (``copies``): one cancelled before its headers
+        # were written (the first answer came while it waited for the limiter or a connection)
+        # reached no one and is neither counted nor billed.
         def copy_left() -> None:
-            copies_sent[0] += 1
+            nonlocal copies
+            copies += 1
 
         async def post_copy() -> RawResponse:
             if self.limiter is not None:
@@ -733,9 +733,7 @@ class LLMClient:
                     if hedger is None:
                         raw = await post()
                     else:
-                        copies_sent[0] = 0
-                        raw, _, won = await hedger.send(post, post_copy)
-                        copies = copies_sent[0]
+                        raw, won = await hedger.send(post, post_copy)
                         hedges += copies
                         hedge_won = hedge_won or won
                         if isinstance(raw, TransportError):

@@ -162,7 +162,7 @@ class Hedger:
         self,
         first: Callable[[], Awaitable[RawResponse]],
         copy: Callable[[], Awaitable[RawResponse]],
-    ) -> tuple[RawResponse | TransportError, int, bool]:
+    ) -> tuple[RawResponse | TransportError, bool]:
         """Run one attempt: ``first()`` now, then ``copy()`` each time the newest send has
         straggled for the delay, up to ``copies`` times, whenever a slot is idle.
 
@@ -170,9 +170,10 @@ class Hedger:
         A request sent before the delay is known is not copied.
 
         Returns:
-            ``(response, copies sent, whether a copy answered first)``; when every send failed,
-            the response is the first send's failure (a non-200 answer, or its TransportError
-            returned, not raised, so the caller still counts the copies).
+            ``(response, whether a copy answered first)``; when every send failed, the response
+            is the first send's failure (a non-200 answer, or its TransportError returned, not
+            raised, so the caller still counts the copies). The caller counts its copies as they
+            leave the process (a copy cancelled while it waited reached no one).
 
         Raises:
             TransportError: as ``first()`` when no copy was sent.
@@ -191,7 +192,7 @@ class Hedger:
                     # A hedged request's own time is at least this long: the censored sample
                     # keeps the quantile honest (dropping hedged requests would pull it down).
                     self._observe(time.monotonic() - t0)
-                    return won.result(), len(sends) - 1, won is not sends[0]
+                    return won.result(), won is not sends[0]
                 live = [s for s in sends if not s.done()]
                 if not live:
                     return _first_failure(sends)
@@ -236,13 +237,13 @@ def _first_answer(sends: list[asyncio.Future[RawResponse]]) -> asyncio.Future[Ra
     return next((s for s in sends if s.done() and _answered(s)), None)
 
 
-def _first_failure(sends: list[asyncio.Future[RawResponse]]) -> tuple[RawResponse | TransportError, int, bool]:
-    first, copies = sends[0], len(sends) - 1
+def _first_failure(sends: list[asyncio.Future[RawResponse]]) -> tuple[RawResponse | TransportError, bool]:
+    first = sends[0]
     exc = first.exception()
     if exc is None:
-        return first.result(), copies, False
-    if copies and isinstance(exc, TransportError):
-        return exc, copies, False
+        return first.result(), False
+    if len(sends) > 1 and isinstance(exc, TransportError):
+        return exc, False
     raise exc
 
 
