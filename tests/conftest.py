@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,33 @@ os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
 os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
 
 DATA = Path(__file__).parent / "data"
+
+# LUXIT_TEST_TIMELINE=FILE: one JSON line per test with its wall time and the CPU seconds the whole
+# machine spent meanwhile (every process: Ray daemons, vLLM servers, workers), to find where the
+# suite's time goes and how much of it leaves a core idle (BENCHMARKS.md, issue 25).
+_TIMELINE = os.environ.get("LUXIT_TEST_TIMELINE")
+_CLOCK = os.sysconf("SC_CLK_TCK")
+
+
+def _machine_cpu_s() -> float:
+    """CPU seconds every core has spent busy since boot (/proc/stat: all but idle and iowait)."""
+    with open("/proc/stat", encoding="ascii") as fh:
+        fields = [int(x) for x in fh.readline().split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / _CLOCK
+
+
+if _TIMELINE:
+    _started: dict[str, tuple[float, float]] = {}
+
+    def pytest_runtest_logstart(nodeid, location):
+        _started[nodeid] = (time.time(), _machine_cpu_s())
+
+    def pytest_runtest_logfinish(nodeid, location):
+        t0, c0 = _started.pop(nodeid)
+        wall, cpu = time.time() - t0, _machine_cpu_s() - c0
+        with open(_TIMELINE, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"test": nodeid, "start": round(t0, 2), "wall_s": round(wall, 2),
+                                 "cpu_s": round(cpu, 2), "cores_busy": round(cpu / wall, 2) if wall else None}) + "\n")
 
 
 @pytest.fixture(scope="session")
