@@ -109,11 +109,13 @@ def test_no_copy_before_enough_answer_times_are_known(openai_server, endpoint):
 def test_a_request_sent_before_the_delay_was_known_is_never_copied(openai_server, endpoint):
     # The straggler goes out with the first answers still to come, and there are idle slots: the
     # delay becomes known while it runs, from the fastest answers of its wave, and it stays alone.
-    openai_server.set_script(_script({"slow": 1.0}))
+    # Its 3 s are far above that delay (a wave of 65 new connections measured 0.66 s on a loaded CI
+    # machine), so only the rule keeps it from a copy.
+    openai_server.set_script(_script({"slow": 3.0}))
     client = LLMClient("local", endpoint(hedge_quantile=0.9, hedge_budget=1.0, max_in_flight=4 * MIN_SAMPLES))
     try:
         comps = client.chat_many([_ask("slow")] + [_ask(f"warm {i}") for i in range(MIN_SAMPLES)])
-        assert client.hedge_delay_s is not None and client.hedge_delay_s < 0.5
+        assert client.hedge_delay_s is not None and client.hedge_delay_s < 1.5
     finally:
         client.close()
     assert comps[0].content == "first slow" and comps[0].hedges == 0
