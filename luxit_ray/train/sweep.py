@@ -245,8 +245,67 @@ def _import_report(modules: list[str]) -> dict[str, Any]:
     return {"node": socket.gethostname(), "found": found, "missing": missing}
 
 
+def unreachable_resources(
+    wanted: dict[str, float], alive: dict[str, float], started_here: bool | None, groups: dict[str, set[str]] | None
+) -> str | None:
+    """Why no node will ever offer a worker's resources, or None when one does or may yet.
+
+    A resource no alive node has can still come: the autoscaler starts a node of a group that
+    offers it (a gpu-train group at 0 replicas), or an operator joins one by hand. It cannot come
+    to a Ray this driver started itself (``luxit train`` on a laptop: no autoscaler, one node), nor
+    from an autoscaler whose node groups are known and none of which offers it.
+
+    Args:
+        wanted: One worker's resources (:func:`worker_resources`).
+        alive: ``ray.cluster_resources()``.
+        started_here: This process started the Ray it uses; None when that is unknown.
+        groups: The autoscaler's node groups, {name: resource names}; None when there are none known.
+    """
+    absent = sorted(k for k, v in wanted.items() if v > 0 and not alive.get(k))
+    if not absent:
+        return None
+    if started_here:
+        return (
+            f"this run started its own local Ray (no run.ray.address, no RAY_ADDRESS), whose only node offers "
+            f"none of {absent}, and no autoscaler can add one: train here with "
+            "train.defaults.resources.custom_resources={} (and use_gpu as this machine allows), or submit the job "
+            "to a cluster with a gpu-train node type"
+        )
+    if groups:
+        nowhere = [k for k in absent if not any(k in res for res in groups.values())]
+        if nowhere:
+            return (f"no alive node offers {nowhere} and none of the autoscaler's node groups "
+                    f"({', '.join(sorted(groups))}) does: add the gpu-train node type to the cluster config")
+    return None
+
+
+def _started_here() -> bool | None:
+    """Whether this process started the Ray it is connected to (``ray.init()`` with nothing to join).
+
+    Ray 2.60 says so only on its private node object; guarded: None (unknown) when it is missing.
+    """
+    try:
+        from ray._private import worker
+
+        node = worker._global_node
+        return None if node is None else bool(node.is_head())
+    except (ImportError, AttributeError):
+        return None
+
+
+def _group_resources(cluster_config: Any) -> dict[str, set[str]] | None:
+    """{node group name: resource names} from the autoscaler's ``ClusterConfig``; None without groups."""
+    groups = list(getattr(cluster_config, "node_group_configs", None) or [])
+    if not groups:
+        return None
+    return {g.name: {k for k, v in g.resources.items() if v > 0} for g in groups}
+
+
 def check_worker_extras(
-    recipes: list[ModelRecipe], timeout_s: float = EXTRAS_CHECK_TIMEOUT_S, modules: list[str] | None = None
+    recipes: list[ModelRecipe],
+    timeout_s: float = EXTRAS_CHECK_TIMEOUT_S,
+    modules: list[str] | None = None,
+    started_here: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Before any trial starts: import the training extras on the node type that will run them.
 
@@ -257,8 +316,10 @@ def check_worker_extras(
 
     Args:
         recipes: The recipes about to be trained.
-        timeout_s: How long to wait for a node that can take the task (and for its imports).
+        timeout_s: How long to wait for a node that can take the task (and for its imports), when
+            one may still come (:func:`unreachable_resources`); otherwise the check fails at once.
         modules: Override the modules to import (tests); default: :func:`required_extras`.
+        started_here: Whether this process started its Ray; default: asked of Ray.
 
     Returns:
         One report per resource set: its resources, node, recipes and imported versions.
@@ -279,6 +340,19 @@ def check_worker_extras(
         mods.update(modules if modules is not None else required_extras(r))
     if not groups:
         return []
+    alive = ray.cluster_resources()
+    here = _started_here() if started_here is None else started_here
+    node_groups = _group_resources(_autoscaler_cluster_config()) if not here else None
+    problems: list[str] = []
+    for key, (names, _) in groups.items():
+        why = unreachable_resources(dict(key), alive, here, node_groups)
+        if why:
+            problems.append(f"{', '.join(names)}: worker resources {dict(key)}: {why}")
+        elif any(v > 0 and not alive.get(k) for k, v in key):
+            log.info("extras check for %s: no alive node offers %s yet; waiting up to %g s for one to join",
+                     names, dict(key), timeout_s)
+    if problems:
+        raise LuxitError("training extras check failed before any trial started:\n" + "\n".join(f"  - {p}" for p in problems))
     remote = ray.remote(_import_report)
     pending = []
     for key, (names, mods) in groups.items():
@@ -288,7 +362,6 @@ def check_worker_extras(
             opts["resources"] = want
         pending.append((dict(key), names, remote.options(**opts).remote(sorted(mods))))
     reports: list[dict[str, Any]] = []
-    problems: list[str] = []
     for resources, names, ref in pending:
         try:
             got = ray.get(ref, timeout=timeout_s)
@@ -471,7 +544,8 @@ def cluster_nodes(recipes: list[ModelRecipe], bootstrap_yaml: Path = BOOTSTRAP_Y
     Not only the nodes alive now: a head-only cluster whose GPU groups sit at 0 replicas has one
     node until the first trial asks for a GPU. The largest of: alive nodes; the autoscaler's
     configured node groups; the ``ray up`` YAML on the head; and one more than alive when a
-    worker asks for a resource no alive node has (the autoscaler must start a node for it).
+    worker asks for a resource no alive node has (the autoscaler must start a node for it), unless
+    this process started its Ray, which no node will join.
     """
     import ray
 
@@ -488,7 +562,7 @@ def cluster_nodes(recipes: list[ModelRecipe], bootstrap_yaml: Path = BOOTSTRAP_Y
             counts[str(path)] = from_yaml
     have = ray.cluster_resources()
     absent = sorted({k for r in recipes for k, v in worker_resources(r.resources).items() if v > 0 and not have.get(k)})
-    if absent:
+    if absent and not _started_here():  # a Ray this process started never grows (the extras check says so)
         counts[f"worker resources no alive node has {absent}"] = counts["alive nodes"] + 1
     return max(counts.values()), [f"{k}: {v}" for k, v in counts.items()]
 

@@ -7,6 +7,7 @@ cluster has (Ray Train 2.60 refuses, at the first checkpoint, storage only the d
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -158,11 +159,48 @@ def test_extras_check_imports_on_the_node_with_the_workers_resources(ray_with_tr
         "training extras check failed before any trial started:\n  - a: luxit_no_such_extra does not import on "
     )
     assert "ModuleNotFoundError: No module named 'luxit_no_such_extra'; install luxit-ray[train-gpu]" in str(err.value)
-    # No node offers the resource: a clear error after the timeout, not a sweep that hangs.
+    # This test started its Ray: no node will ever offer the resource, so the check fails at once
+    # (it waited its whole default timeout, 900 s, before).
+    t0 = time.monotonic()
     with pytest.raises(LuxitError) as err:
-        check_worker_extras([_cpu_recipe("c", {"luxit_nowhere": 1.0})], timeout_s=3, modules=["json"])
+        check_worker_extras([_cpu_recipe("c", {"luxit_nowhere": 1.0})], modules=["json"])
+    assert time.monotonic() - t0 < 30
+    assert str(err.value) == (
+        "training extras check failed before any trial started:\n  - c: worker resources "
+        "{'CPU': 4.0, 'luxit_nowhere': 1.0}: this run started its own local Ray (no run.ray.address, no "
+        "RAY_ADDRESS), whose only node offers none of ['luxit_nowhere'], and no autoscaler can add one: train "
+        "here with train.defaults.resources.custom_resources={} (and use_gpu as this machine allows), or submit "
+        "the job to a cluster with a gpu-train node type"
+    )
+    # A Ray it joined may still get such a node (by hand, without an autoscaler's groups to read):
+    # a clear error after the timeout, not a sweep that hangs.
+    with pytest.raises(LuxitError) as err:
+        check_worker_extras([_cpu_recipe("c", {"luxit_nowhere": 1.0})], timeout_s=3, modules=["json"],
+                            started_here=False)
     assert str(err.value) == (
         "training extras check failed before any trial started:\n  - c: no node with worker resources "
         "{'CPU': 4.0, 'luxit_nowhere': 1.0} took the extras check within 3 s (is the gpu-train node type in "
         "the cluster config, with that custom resource?)"
     )
+
+
+def test_unreachable_resources_fail_now_and_reachable_ones_wait():
+    from luxit_ray.train.sweep import unreachable_resources
+
+    want = {"CPU": 4.0, "GPU": 1.0, "luxit_train": 1.0}
+    alive = {"CPU": 8.0, "memory": 1e9}
+    # Offered by an alive node: nothing to say, whoever started Ray.
+    assert unreachable_resources(want, {**alive, "GPU": 2.0, "luxit_train": 4.0}, True, None) is None
+    # Our own local Ray: it will never grow.
+    assert "offers none of ['GPU', 'luxit_train']" in unreachable_resources(want, alive, True, None)
+    # An autoscaler whose groups offer both: the node may come.
+    groups = {"head": {"CPU"}, "gpu-train": {"CPU", "GPU", "luxit_train"}}
+    assert unreachable_resources(want, alive, False, groups) is None
+    # ... one offers neither resource of the worker: no group can ever give it.
+    assert unreachable_resources(want, alive, False, {"head": {"CPU"}, "gpu-eval": {"CPU", "GPU", "luxit_eval"}}) == (
+        "no alive node offers ['luxit_train'] and none of the autoscaler's node groups (gpu-eval, head) does: "
+        "add the gpu-train node type to the cluster config"
+    )
+    # Joined, nothing known about groups (a cluster grown by hand), or unknown who started Ray: wait.
+    assert unreachable_resources(want, alive, False, None) is None
+    assert unreachable_resources(want, alive, None, None) is None

@@ -8,6 +8,7 @@ groups (its ClusterConfig in the GCS) and the worker resources no alive node has
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -101,13 +102,37 @@ def test_head_only_cluster_with_groups_at_zero_refuses_a_node_local_storage_path
 
 
 @pytest.mark.slow
-def test_workers_asking_for_a_resource_no_alive_node_has_mean_another_node(ray_local, tmp_path):
-    # No configuration readable at all (KubeRay with autoscaler v1): the gpu-train node type's
-    # custom resource is absent from ray.cluster_resources(), so the workers need a node not up yet.
+def test_workers_asking_for_a_resource_no_alive_node_has_mean_another_node(ray_local, tmp_path, monkeypatch):
     cfg = _job(tmp_path, {"num_workers": 1, "cpus_per_worker": 1, "custom_resources": {"luxit_train": 1}})
+    # This process started the session's Ray: no node will join it, so one node it stays.
+    assert sweep._started_here() is True
+    assert cluster_nodes(cfg.train.selected(), tmp_path / "none.yaml") == (1, ["alive nodes: 1"])
+    # A Ray it joined, with no configuration readable at all (KubeRay with autoscaler v1): the
+    # gpu-train node type's custom resource is absent from ray.cluster_resources(), so the workers
+    # need a node not up yet.
+    monkeypatch.setattr(sweep, "_started_here", lambda: False)
     assert cluster_nodes(cfg.train.selected(), tmp_path / "none.yaml") == (
         2, ["alive nodes: 1", "worker resources no alive node has ['luxit_train']: 2"]
     )
+
+
+@pytest.mark.slow
+def test_run_train_on_its_own_ray_refuses_a_node_type_it_cannot_have_at_once(ray_local, tmp_path, monkeypatch):
+    # `luxit train jobs/train-sweep.yaml` on a laptop: its workers ask for luxit_train, which the
+    # embedded Ray's one node does not offer. It waited 900 s for the extras check before.
+    from luxit_ray.errors import LuxitError
+    from luxit_ray.train.sweep import run_train
+    from tests.train import lb_chat
+
+    lb_chat.write_parquet(tmp_path / "data.parquet")
+    cfg = _job(tmp_path, {"num_workers": 1, "cpus_per_worker": 1, "custom_resources": {"luxit_train": 1}})
+    monkeypatch.setattr(sweep, "fit_model", lambda *a, **k: pytest.fail("a trial started"))
+    t0 = time.monotonic()
+    with pytest.raises(LuxitError) as err:
+        run_train(cfg)
+    assert time.monotonic() - t0 < 60
+    assert "m: worker resources {'CPU': 1.0, 'luxit_train': 1.0}: this run started its own local Ray" in str(err.value)
+    assert "train.defaults.resources.custom_resources={}" in str(err.value)
 
 
 @pytest.mark.slow
