@@ -261,7 +261,7 @@ def unreachable_resources(
         started_here: This process started the Ray it uses; None when that is unknown.
         groups: The autoscaler's node groups, {name: resource names}; None when there are none known.
     """
-    absent = sorted(k for k, v in wanted.items() if v > 0 and not alive.get(k))
+    absent = absent_resources(wanted, alive)
     if not absent:
         return None
     if started_here:
@@ -277,6 +277,11 @@ def unreachable_resources(
             return (f"no alive node offers {nowhere} and none of the autoscaler's node groups "
                     f"({', '.join(sorted(groups))}) does: add the gpu-train node type to the cluster config")
     return None
+
+
+def absent_resources(wanted: dict[str, float], alive: dict[str, float]) -> list[str]:
+    """The resources a worker asks for that no alive node offers (``alive``: ``ray.cluster_resources()``)."""
+    return sorted(k for k, v in wanted.items() if v > 0 and not alive.get(k))
 
 
 def _started_here() -> bool | None:
@@ -295,7 +300,7 @@ def _started_here() -> bool | None:
 
 def _group_resources(cluster_config: Any) -> dict[str, set[str]] | None:
     """{node group name: resource names} from the autoscaler's ``ClusterConfig``; None without groups."""
-    groups = list(getattr(cluster_config, "node_group_configs", None) or [])
+    groups = _node_groups(cluster_config)
     if not groups:
         return None
     return {g.name: {k for k, v in g.resources.items() if v > 0} for g in groups}
@@ -348,7 +353,7 @@ def check_worker_extras(
         why = unreachable_resources(dict(key), alive, here, node_groups)
         if why:
             problems.append(f"{', '.join(names)}: worker resources {dict(key)}: {why}")
-        elif any(v > 0 and not alive.get(k) for k, v in key):
+        elif absent_resources(dict(key), alive):
             log.info("extras check for %s: no alive node offers %s yet; waiting up to %g s for one to join",
                      names, dict(key), timeout_s)
     if problems:
@@ -517,10 +522,15 @@ def autoscaler_max_nodes(cluster_config: Any) -> int | None:
     A group with ``max_count`` -1 (no limit) counts as two nodes: all the check needs to know is
     that the cluster can grow past one node.
     """
-    groups = list(getattr(cluster_config, "node_group_configs", None) or [])
+    groups = _node_groups(cluster_config)
     if not groups:
         return None
     return sum(2 if g.max_count == -1 else max(g.max_count, g.min_count) for g in groups)
+
+
+def _node_groups(cluster_config: Any) -> list[Any]:
+    """The autoscaler's node groups in its ``ClusterConfig`` (none for None or a config without)."""
+    return list(getattr(cluster_config, "node_group_configs", None) or [])
 
 
 def _autoscaler_cluster_config() -> Any:
@@ -534,7 +544,7 @@ def _autoscaler_cluster_config() -> Any:
 
         return state.get_cluster_config()
     except (ImportError, AttributeError, RuntimeError) as exc:
-        log.warning("storage check: cannot read the autoscaler's node groups (%s); using the other sources", exc)
+        log.warning("cannot read the autoscaler's node groups (%s); the storage and extras checks go on without them", exc)
         return None
 
 
@@ -561,7 +571,7 @@ def cluster_nodes(recipes: list[ModelRecipe], bootstrap_yaml: Path = BOOTSTRAP_Y
         if from_yaml is not None:
             counts[str(path)] = from_yaml
     have = ray.cluster_resources()
-    absent = sorted({k for r in recipes for k, v in worker_resources(r.resources).items() if v > 0 and not have.get(k)})
+    absent = sorted({k for r in recipes for k in absent_resources(worker_resources(r.resources), have)})
     if absent and not _started_here():  # a Ray this process started never grows (the extras check says so)
         counts[f"worker resources no alive node has {absent}"] = counts["alive nodes"] + 1
     return max(counts.values()), [f"{k}: {v}" for k, v in counts.items()]
