@@ -25,7 +25,8 @@ def test_server_state_and_model_list(vllm_server):
     recorded = serve.read_state(vllm_server.port)
     assert recorded == vllm_server and recorded.ready_after_s > 0
     assert serve.is_running(vllm_server)
-    # the server, its engine core and its worker all live in the server's own process group
+    # the server and its engine core (and a worker, with vLLM's multiprocess executor) live in the
+    # server's own process group
     cmdlines = [serve._cmdline(p) for p in serve._group_members(vllm_server.pid)]
     assert any("vllm.entrypoints.openai.api_server" in c for c in cmdlines) and len(cmdlines) >= 2
 
