@@ -255,6 +255,10 @@ def session_pids(sid: int) -> list[int]:
     return found
 
 
+# Seconds between SIGTERM and SIGKILL when a test cluster stops (see LocalCluster.stop).
+STOP_GRACE_S = 3.0
+
+
 class LocalCluster:
     """Two `ray start --block` processes, each in its own session, in one temp dir."""
 
@@ -402,11 +406,15 @@ class LocalCluster:
 
     def stop(self) -> list[int]:
         """Stop both nodes (SIGTERM to their process groups, then SIGKILL to anything left);
-        returns the pids that had to be killed after the grace period."""
+        returns the pids that had to be killed after the grace period.
+
+        The grace is short: raylets and workers leave within a second of SIGTERM, while the
+        head's ``ray start --block``, its GCS and autoscaler outlast any grace (20 s measured), so
+        a long one only delays the SIGKILL that stops them (15 s per module before)."""
         for p in reversed(self.procs):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(p.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + STOP_GRACE_S
         while self.our_processes() and time.monotonic() < deadline:
             for p in self.procs:
                 with contextlib.suppress(subprocess.TimeoutExpired):
