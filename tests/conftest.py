@@ -74,6 +74,37 @@ if _NICE > 0:
 
     threading.Thread(target=_keep_low_priority, args=(_NICE,), name="luxit-test-nice", daemon=True).start()
 
+# @pytest.mark.memory_gib(N): the test needs about N GiB more than the suite's baseline (its peak,
+# measured alone). Before its setup it waits, up to MEMORY_WAIT_S, until the machine has N GiB
+# available: run beside the sweep module (.ci/pytest.sh), a training test waits for the sweep's ten
+# workers to finish instead of pushing 24 GiB into the OOM killer. Alone, nothing waits.
+MEMORY_WAIT_S = 1800.0
+
+
+def _mem_available_gib() -> float:
+    with open("/proc/meminfo", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024**2
+    return float("inf")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    marker = item.get_closest_marker("memory_gib")
+    if marker is None:
+        return
+    need = float(marker.args[0])
+    t0 = time.monotonic()
+    while _mem_available_gib() < need and time.monotonic() - t0 < MEMORY_WAIT_S:
+        time.sleep(2.0)
+    waited = time.monotonic() - t0
+    if waited >= 2.0:
+        # Shown in the summary (-ra) and in the timeline, so that a slow test says why.
+        item.user_properties.append(("memory_wait_s", round(waited, 1)))
+        print(f"\n{item.nodeid}: waited {waited:.0f} s for {need:g} GiB of memory "
+              f"({_mem_available_gib():.1f} GiB available now)")
+
 # LUXIT_TEST_TIMELINE=FILE: one JSON line per test with its wall time and the CPU seconds the whole
 # machine spent meanwhile (every process: Ray daemons, vLLM servers, workers), to find where the
 # suite's time goes and how much of it leaves a core idle (BENCHMARKS.md, issue 25).

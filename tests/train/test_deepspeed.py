@@ -24,6 +24,7 @@ from tests.train.tiny_llama import tiny_llama
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.memory_gib(6),  # four DeepSpeed workers at once (tests/conftest.py: memory_gib)
     pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None, reason="deepspeed is not installed (dev extra)"),
 ]
 

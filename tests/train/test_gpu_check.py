@@ -69,6 +69,7 @@ def test_two_workers_when_two_gpus_exist():
 
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
+@pytest.mark.memory_gib(4)  # peak 5.2 GiB of the machine, 3 above the suite's baseline
 def test_cpu_mode_runs_every_step(tmp_path: Path):
     out = tmp_path / "gpu-check"
     env = {**os.environ, "MODE": "cpu", "OUT": str(out)}
