@@ -5,7 +5,7 @@ moto S3 server, one two-node local Ray (a head that runs the driver and the five
 controllers, and a worker node offering ``luxit_train``: the gpu-train node type of cluster/, so
 every training worker lands there). ``luxit train jobs/train-sweep.yaml`` runs with only the model
 paths (``train.models_root``) and the CPU profile changed: Table 2's ranks, alphas, batch sizes and
-learning rates stay, 2 gloo workers per model, 6 steps, a checkpoint every 2 steps, on S3.
+learning rates stay, 2 gloo workers per model, 4 steps, a checkpoint every 2 steps, on S3.
 
 Once Ray Train has registered a checkpoint on S3 for every model, every process of the worker node is SIGKILLed and a new
 worker node joins (what an autoscaler does for a lost node): each of the five trials must resume
@@ -40,7 +40,7 @@ pytestmark = pytest.mark.slow
 MODELS = ["llama-3.1-8b", "llama-3.2-1b", "gemma-3-1b", "glm-4-9b", "qwen3-0.6b"]
 BUCKET = "luxit-sweep"
 RUN_ID = "tiny-sweep"
-MAX_STEPS = 6
+MAX_STEPS = 4
 SAVE_EVERY = 2
 EXAM_ITEMS = 8
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
