@@ -37,7 +37,7 @@ bg_log="$bg_tmp/pytest.log"
 LUXIT_TEST_NICE=19 setsid -w nice -n 19 $PY -m pytest -q -p no:cacheprovider --durations=10 --timeout 2700 \
   --basetemp "$bg_tmp/basetemp" "$BACKGROUND" > "$bg_log" 2>&1 &
 bg_pid=$!
-trap 'kill -TERM -- "-$bg_pid" 2>/dev/null' INT TERM
+trap 'kill -TERM -- "-$bg_pid" 2>/dev/null; exit 130' INT TERM
 echo "running $BACKGROUND beside the other tests at nice 19 (log: $bg_log)"
 
 $PY -m pytest -q --durations=40 --ignore "$BACKGROUND"

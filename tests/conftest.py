@@ -100,7 +100,8 @@ def pytest_runtest_setup(item):
         time.sleep(2.0)
     waited = time.monotonic() - t0
     if waited >= 2.0:
-        # Shown in the summary (-ra) and in the timeline, so that a slow test says why.
+        # Kept in the test's user properties (JUnit XML) and printed (shown with -s, or beside a
+        # failure), so that a slow test says why.
         item.user_properties.append(("memory_wait_s", round(waited, 1)))
         print(f"\n{item.nodeid}: waited {waited:.0f} s for {need:g} GiB of memory "
               f"({_mem_available_gib():.1f} GiB available now)")

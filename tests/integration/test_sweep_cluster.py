@@ -7,9 +7,9 @@ every training worker lands there). ``luxit train jobs/train-sweep.yaml`` runs w
 paths (``train.models_root``) and the CPU profile changed: Table 2's ranks, alphas, batch sizes and
 learning rates stay, 2 gloo workers per model, 4 steps, a checkpoint every 2 steps, on S3.
 
-Once Ray Train has registered a checkpoint on S3 for every model, every process of the worker node is SIGKILLed and a new
-worker node joins (what an autoscaler does for a lost node): each of the five trials must resume
-from its last checkpoint and finish. The driver merges each adapter (train.merge_adapters). Each
+Once Ray Train has registered a checkpoint on S3 for every model, every process of the worker node
+is SIGKILLed and a new worker node joins (what an autoscaler does for a lost node): each trial
+still running must resume from its last registered checkpoint and finish. The driver merges each adapter (train.merge_adapters). Each
 model is then served by the real vLLM CPU server, with its adapter where vLLM takes it and merged
 where it refuses the adapter (GLM-4's fused gate_up_proj), and scored on the exam harness with both
 scorers; the Table 4 report must be filled for all five.
