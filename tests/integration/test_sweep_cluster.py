@@ -108,14 +108,14 @@ def _registered(fs: pafs.S3FileSystem, model: str) -> list[str]:
     return [r["checkpoint_dir_name"] for r in snapshot.get("checkpoint_results", [])]
 
 
-def _registered_steps(fs: pafs.S3FileSystem, model: str) -> list[int]:
-    return sorted(int(name[5:]) for name in _registered(fs, model) if name.startswith("step-"))
+def _steps(checkpoints: list[str]) -> list[int]:
+    """The step numbers among checkpoint folder names (``step-0000002`` -> 2; ``final`` left out)."""
+    return sorted(int(name[5:]) for name in checkpoints if name.startswith("step-"))
 
 
 def _checkpoint_steps(fs: pafs.S3FileSystem, model: str) -> list[int]:
     sel = pafs.FileSelector(f"{BUCKET}/train/{RUN_ID}/{model}", allow_not_found=True)
-    return sorted(int(i.base_name[5:]) for i in fs.get_file_info(sel)
-                  if i.type == pafs.FileType.Directory and i.base_name.startswith("step-"))
+    return _steps([i.base_name for i in fs.get_file_info(sel) if i.type == pafs.FileType.Directory])
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +156,7 @@ def sweep(tiny_models, s3, tmp_path_factory):
             assert driver.poll() is None, "the sweep ended before every model had a checkpoint:\n" + driver_log.read_text()[-4000:]
             assert all(registered.values()), f"not every model checkpointed in time: {registered}"
             killed_at = time.monotonic() - t1
-            seen = {m: _registered_steps(fs, m) for m in MODELS}
+            seen = {m: _steps(registered[m]) for m in MODELS}
             done_at_kill = {m for m in MODELS if "final" in registered[m]}
             node_pid = cluster.procs[1].pid
             killed = cluster.kill_node(1)
